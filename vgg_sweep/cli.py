@@ -1,0 +1,63 @@
+"""The `vgg-sweep` command line.
+
+Each subcommand lives next to the code it drives and is imported only when invoked, so
+`vgg-sweep report` never pays for importing torch and `--help` answers at once.
+
+User mistakes (a bad value, a missing file) end with one line on stderr, naming the problem
+and the fix, and exit code 2: never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from vgg_sweep.errors import UserError
+
+# name -> "module:attribute" of a click command.
+COMMANDS = {
+    "train": "vgg_sweep.train_command:train",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vgg-sweep")
+def cli():
+    """Find, explain and reproduce the best training configuration of a CNN."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning user errors into one line and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="vgg-sweep", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("vgg-sweep: interrupted", err=True)
+        return 130
+    except click.ClickException as error:
+        click.echo(f"vgg-sweep: error: {error.format_message()}", err=True)
+        return 2
+    except UserError as error:
+        click.echo(f"vgg-sweep: error: {error}", err=True)
+        return 2
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Data sets as uint8 tensors: loaded once, split once, batched on the training device.
+
+Formats read directly (no torchvision dataset objects, no PIL): CIFAR-10's pickled batches
+(`cifar-10-batches-py/`), MNIST-style idx files (plain or .gz, in torchvision's
+`<root>/<Name>/raw/` layout or a flat folder such as /usr/share/datasets/fashion-mnist), and a
+synthetic set for tests. When files are missing, torchvision's downloader is tried; offline,
+one error names the folder and the fix.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vgg_sweep.config import TrialConfig
+from vgg_sweep.errors import UserError
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
+
+
+@dataclass
+class DataSet:
+    """Images (N, C, H, W) uint8 and labels (N,) int64 for train and test, plus metadata."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])
+
+
+@dataclass
+class Splits:
+    """What a trial trains, validates and tests on; `val_is_test` when val_split = 0."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    val_is_test: bool
+
+
+# --- CIFAR-10 ------------------------------------------------------------------------------
+
+def _cifar_folder(data_dir: Path) -> Path | None:
+    for folder in (data_dir / "cifar-10-batches-py", data_dir):
+        if (folder / "test_batch").exists():
+            return folder
+    return None
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, "rb") as handle:
+        batch = pickle.load(handle, encoding="bytes")
+    data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    return data, np.asarray(batch[b"labels"], dtype=np.int64)
+
+
+def load_cifar10(data_dir: Path) -> DataSet:
+    folder = _cifar_folder(data_dir)
+    if folder is None:
+        _download("CIFAR10", data_dir, "cifar-10-batches-py/ (from cifar-10-python.tar.gz)")
+        folder = data_dir / "cifar-10-batches-py"
+    try:
+        parts = [_read_cifar_batch(path) for path in sorted(folder.glob("data_batch_*"))]
+        test_x, test_y = _read_cifar_batch(folder / "test_batch")
+    except (OSError, pickle.UnpicklingError, EOFError, KeyError, ValueError) as error:
+        raise UserError(f"CIFAR-10 files in {folder} are unreadable ({error}); delete the "
+                        "folder and download again") from None
+    if not parts:
+        raise UserError(f"no data_batch_* files in {folder}; re-extract cifar-10-python.tar.gz")
+    return DataSet(torch.from_numpy(np.concatenate([p[0] for p in parts])),
+                   torch.from_numpy(np.concatenate([p[1] for p in parts])),
+                   torch.from_numpy(test_x), torch.from_numpy(test_y), CIFAR10_CLASSES,
+                   (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
+
+
+# --- MNIST and Fashion-MNIST (idx files) ---------------------------------------------------
+
+def read_idx(path: Path) -> np.ndarray:
+    """An idx file (LeCun's format: magic with type and rank, big-endian sizes, raw data)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise UserError(f"{path} is not an unsigned-byte idx file; download it again")
+    rank = raw[3]
+    dims = np.frombuffer(raw, dtype=">u4", count=rank, offset=4).astype(int)
+    expected = int(np.prod(dims))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank)
+    if data.size != expected:
+        raise UserError(f"{path} is truncated ({data.size} of {expected} bytes); download it "
+                        "again")
+    return data.reshape(dims)
+
+
+def _find_idx(folders: list[Path], stem: str) -> Path | None:
+    for folder in folders:
+        for name in (stem, stem + ".gz"):
+            if (folder / name).exists():
+                return folder / name
+    return None
+
+
+def _load_idx_dataset(data_dir: Path, torchvision_name: str, classes, mean, std) -> DataSet:
+    folders = [data_dir, data_dir / torchvision_name / "raw"]
+    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte")
+    paths = [_find_idx(folders, stem) for stem in stems]
+    if None in paths:
+        _download(torchvision_name, data_dir, "the four idx files (train-images-idx3-ubyte.gz, "
+                  "...)")
+        paths = [_find_idx(folders, stem) for stem in stems]
+    train_x, train_y, test_x, test_y = (torch.from_numpy(read_idx(p).copy()) for p in paths)
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
+        raise UserError(f"image and label counts differ in {paths[0].parent}; download again")
+    return DataSet(train_x[:, None], train_y.long(), test_x[:, None], test_y.long(), classes,
+                   mean, std)
+
+
+def load_mnist(data_dir: Path) -> DataSet:
+    return _load_idx_dataset(data_dir, "MNIST", tuple(str(d) for d in range(10)), (0.1307,),
+                             (0.3081,))
+
+
+def load_fashion_mnist(data_dir: Path) -> DataSet:
+    return _load_idx_dataset(data_dir, "FashionMNIST", FASHION_CLASSES, (0.2860,), (0.3530,))
+
+
+# --- synthetic -----------------------------------------------------------------------------
+
+def load_synthetic(data_dir: Path, train_size: int = 2048, test_size: int = 512,
+                   shape=(3, 32, 32), num_classes: int = 10) -> DataSet:
+    """Learnable fake images: each class a fixed smooth template, plus per-image noise.
+
+    Fixed generator seed, so every trial sees the same data; the trial's seed still drives
+    splits, initialisation and augmentation.
+    """
+    generator = torch.Generator().manual_seed(1234)
+    coarse = torch.rand(num_classes, shape[0], 4, 4, generator=generator)
+    templates = torch.nn.functional.interpolate(coarse, size=shape[1:], mode="bilinear") * 255
+
+    def draw(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.randint(0, num_classes, (count,), generator=generator)
+        noise = torch.randn(count, *shape, generator=generator) * 60
+        return (templates[labels] + noise).clamp(0, 255).to(torch.uint8), labels
+
+    train_x, train_y = draw(train_size)
+    test_x, test_y = draw(test_size)
+    return DataSet(train_x, train_y, test_x, test_y, tuple(f"class{i}" for i in
+                   range(num_classes)), (0.5,) * shape[0], (0.25,) * shape[0])
+
+
+LOADERS: dict[str, Callable[[Path], DataSet]] = {
+    "cifar10": load_cifar10,
+    "mnist": load_mnist,
+    "fashion_mnist": load_fashion_mnist,
+    "synthetic": load_synthetic,
+}
+
+
+def _download(torchvision_name: str, data_dir: Path, what: str) -> None:
+    """Fetch a data set with torchvision's own downloader; offline, say where files go."""
+    import torchvision
+
+    try:
+        getattr(torchvision.datasets, torchvision_name)(root=str(data_dir), download=True)
+    except Exception as error:  # noqa: BLE001 - any download failure means the same fix
+        raise UserError(f"{torchvision_name} not found in {data_dir} and the download failed "
+                        f"({type(error).__name__}); put {what} in {data_dir} or pass "
+                        "--data_dir=FOLDER") from None
+
+
+def load_dataset(name: str, data_dir: str | Path) -> DataSet:
+    return LOADERS[name](Path(data_dir))
+
+
+def split(data: DataSet, config: TrialConfig) -> Splits:
+    """Seeded train/validation split (val_split of train, R1) or validation on the test set
+    (val_split = 0, R2/R3); then keep at most train_subset training images."""
+    generator = torch.Generator().manual_seed(config.seed)
+    order = torch.randperm(len(data.train_x), generator=generator)
+    n_val = round(len(order) * config.val_split)
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    if config.train_subset:
+        train_idx = train_idx[:config.train_subset]
+    if n_val:
+        val_x, val_y = data.train_x[val_idx], data.train_y[val_idx]
+    else:
+        val_x, val_y = data.test_x, data.test_y
+    return Splits(data.train_x[train_idx], data.train_y[train_idx], val_x, val_y,
+                  data.test_x, data.test_y, val_is_test=not n_val)

@@ -1,0 +1,83 @@
+"""The run record: the contract between training and analysis (DESIGN.md section 3).
+
+Every trial, whatever the engine, leaves `runs/<sweep>/<run_id>/` with
+
+- `record.json`: `{id, name, sweep, state, created, runtime, config, summary, history}`, the
+  shape of a W&B run. `state` is finished | failed | crashed | killed | running; `created` is
+  ISO-8601 UTC; `runtime` is seconds; `history` is one dict per epoch (`epoch` = W&B step).
+- `history.csv`: the same history as a table.
+- `artifacts/`: plots and tables of the trial.
+
+Files are written atomically (temporary file, fsync, rename), so a reader never sees half a
+record, even when the writer is killed mid-write. This module needs only the standard
+library: the analysis side reads records with it and never imports torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+RECORD_FILE = "record.json"
+HISTORY_FILE = "history.csv"
+STATES = ("finished", "failed", "crashed", "killed", "running")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def history_csv(history: list[dict[str, Any]]) -> str:
+    columns: list[str] = []
+    for row in history:
+        columns += [key for key in row if key not in columns]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(history)
+    return out.getvalue()
+
+
+def write_record(run_dir: Path, record: dict[str, Any]) -> None:
+    """Write record.json and history.csv of one run, each atomically."""
+    history = record.get("history", [])
+    atomic_write_bytes(run_dir / HISTORY_FILE, history_csv(history).encode())
+    atomic_write_bytes(run_dir / RECORD_FILE,
+                       json.dumps(record, indent=1, default=_jsonable).encode())
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    """The record of one run; raises ValueError when the file is missing or unreadable."""
+    path = Path(run_dir) / RECORD_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: unreadable run record ({error})") from None
+    if not isinstance(record, dict) or "config" not in record or "state" not in record:
+        raise ValueError(f"{path}: not a run record (no config or state)")
+    return record
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN/inf and numpy or torch scalars, as JSON can hold them."""
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,307 @@
+"""One trial: `run_trial(config, run_dir, ...) -> RunResult`.
+
+The data set sits on the training device as uint8; each step gathers a batch, augments it
+there, normalises it and runs the model under autocast (bf16 where the hardware has it) in
+channels_last. Every epoch ends with a validation pass, a checkpoint (atomic) and the run
+record rewritten, so a killed trial loses at most the epoch in progress and `resume=True`
+continues from the last checkpoint with the same data order and augmentations.
+
+Divergence (NaN or inf loss) ends the trial as `failed` with the reason; so does a request
+that cannot be met on this machine (device=cuda without CUDA). Nothing here knows of sweeps.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import signal
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vgg_sweep.augment import BatchAutoAugment, cutout, random_crop_flip
+from vgg_sweep.config import TrialConfig
+from vgg_sweep.data import Splits, load_dataset, split
+from vgg_sweep.models import build_model
+from vgg_sweep.optim import build_optimizer, build_scheduler
+from vgg_sweep.record import atomic_write_bytes
+from vgg_sweep.tracking import Tracker
+
+CHECKPOINT_FILE = "checkpoint.pt"
+EVAL_BATCH = 1024
+NAN_CHECK_EVERY = 25  # batches between divergence checks (each one syncs the device)
+
+
+class TrialFailed(Exception):
+    """The trial cannot go on (diverged, impossible device); the message is the reason."""
+
+
+@dataclass
+class RunResult:
+    state: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+
+
+# --- hardware ----------------------------------------------------------------------------------
+
+def resolve_device(config: TrialConfig) -> torch.device:
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise TrialFailed("device=cuda requested but no CUDA GPU is available on this machine")
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 or AMX: bf16 matmuls run natively (3-5x fp32 on such CPUs)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(config: TrialConfig, device: torch.device) -> str:
+    if config.precision != "auto":
+        return config.precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+# --- the trial ---------------------------------------------------------------------------------
+
+class Trial:
+    """The state of one training run: model, optimiser, data on the device, history."""
+
+    def __init__(self, config: TrialConfig, splits: Splits, num_classes: int, mean, std,
+                 device: torch.device):
+        self.config, self.device = config, device
+        self.precision = resolve_precision(config, device)
+        torch.manual_seed(config.seed)
+        in_shape = tuple(splits.train_x.shape[1:])
+        self.model = build_model(config.model, in_shape, num_classes,
+                                 activation=config.activation, batch_norm=config.batch_norm,
+                                 dropout=config.dropout).to(device)
+        self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.optimizer = build_optimizer(config, self.model.parameters())
+        steps = math.ceil(len(splits.train_x) / config.batch_size)
+        self.scheduler = build_scheduler(config, self.optimizer, steps)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
+        pin = device.type == "cuda"
+        self.data = {name: getattr(splits, name).to(device, non_blocking=pin) for name in
+                     ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
+        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
+        self.autoaugment = BatchAutoAugment() if config.autoaugment else None
+        self.epoch = 0
+        self.best_val_acc, self.best_epoch = -1.0, 0
+
+    def _prepare(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """uint8 batch -> augmented (training only), normalised float, channels_last."""
+        if generator is not None:
+            if self.autoaugment is not None:
+                images = self.autoaugment(images, generator)
+            if self.config.crop_flip:
+                images = random_crop_flip(images, generator)
+        x = (images.float() - self.mean) / self.std
+        if generator is not None and self.config.use_cutout:
+            x = cutout(x, self.config.cutout_size, generator)
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def train_epoch(self, progress=None, should_stop: Callable[[], bool] = lambda: False,
+                    ) -> dict[str, float]:
+        """One pass over the training set; the epoch's order and augmentations follow from
+        (seed, epoch) alone, so a resumed run repeats them exactly."""
+        config, data = self.config, self.data
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(len(data["train_x"]), generator=generator).to(self.device)
+        self.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen, start = 0, time.perf_counter()
+        for index, begin in enumerate(range(0, len(order), config.batch_size)):
+            batch = order[begin:begin + config.batch_size]
+            x = self._prepare(data["train_x"][batch], generator)
+            y = data["train_y"][batch]
+            with _autocast(self.device, self.precision):
+                logits = self.forward(x)
+                loss = self.loss_fn(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.scheduler is not None and config.scheduler == "onecycle":
+                self.scheduler.step()
+            loss_sum += loss.detach() * len(batch)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(batch)
+            if index % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
+                raise TrialFailed(f"loss diverged (non-finite) in epoch {self.epoch + 1}, "
+                                  f"batch {index + 1}; lower lr={config.lr:g}")
+            if progress is not None:
+                progress.update(len(batch))
+            if should_stop():
+                break
+        train_loss = float(loss_sum) / max(seen, 1)
+        if not math.isfinite(train_loss):
+            raise TrialFailed(f"loss diverged (non-finite) in epoch {self.epoch + 1}; "
+                              f"lower lr={config.lr:g}")
+        if self.scheduler is not None and config.scheduler != "onecycle":
+            self.scheduler.step()
+        elapsed = time.perf_counter() - start
+        return {"train_loss": train_loss, "train_acc": 100.0 * float(correct) / max(seen, 1),
+                "epoch_time_sec": elapsed, "images_per_sec": seen / max(elapsed, 1e-9),
+                "complete": seen == len(order)}
+
+    @torch.inference_mode()
+    def evaluate(self, images: torch.Tensor, labels: torch.Tensor,
+                 ) -> tuple[float, float, torch.Tensor]:
+        """Mean loss, accuracy (percent) and the predicted labels."""
+        self.model.eval()
+        loss_sum, predictions = 0.0, []
+        for begin in range(0, len(images), EVAL_BATCH):
+            x = self._prepare(images[begin:begin + EVAL_BATCH], None)
+            y = labels[begin:begin + EVAL_BATCH]
+            with _autocast(self.device, self.precision):
+                logits = self.forward(x)
+            loss_sum += float(nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
+            predictions.append(logits.argmax(1))
+        predicted = torch.cat(predictions)
+        accuracy = 100.0 * float((predicted == labels).float().mean())
+        return loss_sum / len(labels), accuracy, predicted
+
+    # --- checkpoints -----------------------------------------------------------------------------
+    def state_dict(self, history: list[dict]) -> dict[str, Any]:
+        return {"epoch": self.epoch, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                "scaler": self.scaler.state_dict(), "best_val_acc": self.best_val_acc,
+                "best_epoch": self.best_epoch, "history": history}
+
+    def save(self, path: Path, history: list[dict]) -> None:
+        buffer = io.BytesIO()
+        torch.save(self.state_dict(history), buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+
+    def load(self, path: Path) -> list[dict]:
+        """Restore from a checkpoint; returns its history. weights_only: never unpickle code."""
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch = state["epoch"]
+        self.best_val_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
+        return state["history"]
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    return {"params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "params_total": sum(p.numel() for p in model.parameters())}
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT (or an engine's request): stop after the current batch."""
+
+    def __init__(self):
+        self.raised = False
+
+    def __call__(self, *_):
+        self.raised = True
+
+
+def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | None = None,
+              name: str | None = None, resume: bool = False,
+              on_epoch: Callable[[int, dict], bool] | None = None,
+              show_progress: bool = False, wandb_mode: str | None = None) -> RunResult:
+    """Train and evaluate one configuration; always leaves a run record in `run_dir`.
+
+    `on_epoch(epoch, metrics)` returning True stops the trial early (state `killed`,
+    summary `stopped_early`), which is how an engine applies hyperband.
+    """
+    run_dir = Path(run_dir)
+    tracker = Tracker(run_dir, run_id, sweep, name=name, mode=wandb_mode)
+    config = tracker.start(config)
+    stop = _StopFlag()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop)
+    except TrialFailed as failure:
+        summary = {**(tracker.history[-1] if tracker.history else {}),
+                   "failure_reason": str(failure)}
+        tracker.finish("failed", summary)
+        return RunResult("failed", summary, tracker.history, str(failure))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> RunResult:
+    device = resolve_device(config)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    data = load_dataset(config.dataset, config.data_dir)
+    splits = split(data, config)
+    trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
+    checkpoint = run_dir / CHECKPOINT_FILE
+    if resume and checkpoint.exists():
+        tracker.history = trial.load(checkpoint)
+    base = {**count_parameters(trial.model), "precision": trial.precision,
+            "device": str(device), "train_size": len(splits.train_x),
+            "val_size": len(splits.val_y)}
+    state = "finished"
+    while trial.epoch < config.epochs and state == "finished":
+        row = _run_epoch(trial, show_progress, stop)
+        if not row.pop("complete") or stop.raised:
+            state = "killed"  # the partial epoch is not recorded; the checkpoint stays
+            break
+        trial.epoch += 1
+        if row["val_acc"] > trial.best_val_acc:
+            trial.best_val_acc, trial.best_epoch = row["val_acc"], trial.epoch
+        trial.save(checkpoint, tracker.history + [row])
+        tracker.log_epoch(row)
+        if on_epoch is not None and on_epoch(trial.epoch, row):
+            state = "stopped_early"
+    summary = {**base, **(tracker.history[-1] if tracker.history else {}),
+               "best_val_acc": trial.best_val_acc, "best_epoch": trial.best_epoch}
+    if state != "killed":
+        test_loss, test_acc, _ = trial.evaluate(trial.data["test_x"], trial.data["test_y"])
+        summary.update(test_loss=test_loss, test_acc=test_acc)
+    if state == "stopped_early":
+        summary["stopped_early"], state = True, "killed"
+    tracker.finish(state, summary)
+    return RunResult(state, summary, tracker.history)
+
+
+def _run_epoch(trial: Trial, show_progress: bool, stop: _StopFlag) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    lr = trial.optimizer.param_groups[0]["lr"]  # the rate this epoch trains with
+    with tqdm(total=len(trial.data["train_x"]), unit="img", leave=False,
+              desc=f"epoch {trial.epoch + 1}/{trial.config.epochs}",
+              disable=not show_progress) as progress:
+        row = trial.train_epoch(progress, should_stop=lambda: stop.raised)
+    if not row["complete"]:
+        return row
+    val_loss, val_acc, _ = trial.evaluate(trial.data["val_x"], trial.data["val_y"])
+    return {"epoch": trial.epoch + 1, **row, "val_loss": val_loss, "val_acc": val_acc,
+            "lr": lr}

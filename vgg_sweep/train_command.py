@@ -1,0 +1,73 @@
+"""`vgg-sweep train`: one trial, and the program a W&B agent runs.
+
+Its options are generated from TrialConfig, one per field, in the form the W&B agent passes
+them (`--lr=0.001 --autoaugment=True --activation=GELU`; `--batch-norm` works too).
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import click
+
+from vgg_sweep.config import FIELDS, ConfigError, describe_allowed, make_config, parse_value
+
+
+class FieldValue(click.ParamType):
+    """Parses one TrialConfig field with the config's own rules (case-insensitive names,
+    True/false booleans); a bad value is one line naming the allowed ones."""
+
+    def __init__(self, name: str):
+        self.field_name = name
+        self.name = describe_allowed(name)
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_value(self.field_name, value)
+        except ConfigError as error:
+            self.fail(f"{value!r} is not {describe_allowed(self.field_name)}", param, ctx)
+            raise AssertionError from error  # fail() raises; keeps linters content
+
+
+def config_options(command):
+    """Add one `--field=value` option per TrialConfig field (default: the config's)."""
+    for name in reversed(list(FIELDS)):
+        field = FIELDS[name]
+        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        command = click.option(*flags, name, type=FieldValue(name), default=None,
+                               help=f"{field.metadata['help']} [default: {field.default}]",
+                               )(command)
+    return command
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@config_options
+@click.option("--sweep", default=None, help="sweep name: the run goes to RUNS_DIR/SWEEP/")
+@click.option("--runs_dir", "--runs-dir", default="runs", show_default=True,
+              type=click.Path(file_okay=False), help="where run records are written")
+@click.option("--run_id", "--run-id", default=None, help="run id (default: a new random id)")
+@click.option("--name", default=None, help="display name of the run")
+@click.option("--resume", is_flag=True, help="continue RUN_ID from its last checkpoint")
+@click.option("--wandb_mode", "--wandb-mode", type=click.Choice(["online", "offline",
+              "disabled"]), default=None, help="W&B mode [default: $WANDB_MODE, else online "
+              "with an API key, else offline]")
+def train(sweep, runs_dir, run_id, name, resume, wandb_mode, **values):
+    """Train and evaluate one configuration; write its run record and log to W&B."""
+    from vgg_sweep.train import run_trial
+
+    if resume and not run_id:
+        raise click.UsageError("--resume needs --run_id=ID of the run to continue")
+    config = make_config({key: value for key, value in values.items() if value is not None})
+    run_id = run_id or uuid.uuid4().hex[:8]
+    run_dir = Path(runs_dir) / (sweep or "adhoc") / run_id
+    result = run_trial(config, run_dir, run_id=run_id, sweep=sweep, name=name, resume=resume,
+                       show_progress=sys.stderr.isatty(), wandb_mode=wandb_mode)
+    summary = result.summary
+    line = ", ".join(f"{key}={summary[key]:.2f}" for key in ("train_acc", "val_acc", "test_acc")
+                     if isinstance(summary.get(key), float))
+    click.echo(f"{run_id} {result.state}: {line} -> {run_dir}")
+    if result.state == "failed":
+        click.echo(f"reason: {result.reason}", err=True)
+        raise click.exceptions.Exit(1)
