@@ -5,10 +5,10 @@ import gzip
 import numpy as np
 import pytest
 import torch
-from conftest import write_cifar10, write_idx, write_mnist
 
 from vgg_sweep.config import make_config
 from vgg_sweep.data import UserError, load_dataset, read_idx, split
+from vgg_sweep.fake_data import write_cifar10, write_idx, write_mnist
 
 
 def test_cifar10_pickle_layout(cifar_dir):

@@ -1,8 +1,8 @@
 """SVM trials write the same run record as CNN trials."""
 
-from conftest import write_mnist
 
 from vgg_sweep.config import make_config
+from vgg_sweep.fake_data import write_mnist
 from vgg_sweep.record import read_record
 from vgg_sweep.train import run_trial
 
