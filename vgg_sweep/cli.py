@@ -19,6 +19,9 @@ from vgg_sweep.errors import UserError
 # name -> "module:attribute" of a click command.
 COMMANDS = {
     "train": "vgg_sweep.train_command:train",
+    "report": "analysis.commands:report",
+    "export": "analysis.commands:export",
+    "stats": "analysis.commands:stats",
 }
 
 

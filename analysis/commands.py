@@ -1,0 +1,132 @@
+"""`vgg-sweep report`, `export` and `stats`: the analysis side of the command line.
+
+Registered lazily by `vgg_sweep.cli`; this module imports only click and the standard
+library at import time, so `vgg-sweep report --help` answers at once. pandas, matplotlib
+and scikit-learn are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from vgg_sweep.errors import UserError
+
+SOURCE_HELP = ("SOURCE is a runs directory (runs/<sweep>/), a W&B CSV export, or "
+               "wandb:ENTITY/PROJECT[/SWEEP_ID] (W&B API; needs `wandb login`).")
+
+
+def _parse_states(value: str) -> tuple[str, ...] | None:
+    return None if value.strip().lower() == "all" else tuple(
+        state.strip().lower() for state in value.split(",") if state.strip())
+
+
+def _parse_filters(value: str | None) -> dict | None:
+    if value is None:
+        return None
+    try:
+        filters = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise UserError(f"--filters: not JSON ({error.msg}); e.g. "
+                        '\'{"config.optimizer": "Adam"}\'') from None
+    if not isinstance(filters, dict):
+        raise UserError('--filters: expected a JSON object, e.g. {"state": "finished"}')
+    return filters
+
+
+def _load(source: str, metric: str | None, filters: str | None):
+    from analysis.sources import load_source
+
+    return load_source(source, metric=metric, filters=_parse_filters(filters))
+
+
+def _common(function):
+    """Options shared by every analysis command."""
+    options = [
+        click.argument("source"),
+        click.option("--metric", help="metric column (default: the first of val_acc, "
+                     "best_val_acc, test_acc)"),
+        click.option("--filters", metavar="JSON",
+                     help="W&B sources only: MongoDB-style run filter, e.g. "
+                          '\'{"config.optimizer": "Adam"}\''),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _analysis_options(function):
+    """Options of the commands that compute statistics."""
+    options = [
+        click.option("--goal", type=click.Choice(["max", "min"]),
+                     help="max or min (default: min for losses and errors, else max)"),
+        click.option("--states", default="finished", show_default=True,
+                     help="run states to analyse: comma-separated, or 'all'"),
+        click.option("--by", multiple=True, metavar="PARAM[,PARAM]",
+                     help="group by this parameter, or by a comma-separated combination "
+                          "(repeatable; default: every swept parameter)"),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@click.command(epilog=SOURCE_HELP)
+@_common
+@_analysis_options
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              help="report directory (default: reports/<source name>)")
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 50),
+              help="runs whose training curves are drawn")
+@click.option("--rerun", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="rerun-best results (JSON with a 'values' list; default: "
+                   "<output>/rerun.json when present)")
+def report(source, metric, filters, goal, states, by, output, top_k, rerun):
+    """Write a sweep report: HTML, Markdown, CSV tables and PNG plots."""
+    from analysis.report import ReportOptions, build_report
+
+    table = _load(source, metric, filters)
+    output = output or Path("reports") / (Path(source.rstrip("/")).stem or "sweep")
+    options = ReportOptions(metric=metric, goal=goal, states=_parse_states(states),
+                            by=[group.split(",") for group in by], top_k=top_k, rerun=rerun)
+    build_report(table, output, options)
+    click.echo(f"wrote {output / 'report.html'} ({len(table.frame)} runs)")
+
+
+@click.command(epilog=SOURCE_HELP)
+@_common
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV file to write (W&B export format)")
+def export(source, metric, filters, output):
+    """Write the runs of SOURCE as a W&B-compatible CSV export."""
+    from analysis.wandb_csv import write_csv_export
+
+    table = _load(source, metric, filters)
+    write_csv_export(table, output)
+    click.echo(f"wrote {output} ({len(table.frame)} runs)")
+
+
+@click.command(epilog=SOURCE_HELP)
+@_common
+@_analysis_options
+@click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md",
+              show_default=True, help="output format")
+def stats(source, metric, filters, goal, states, by, fmt):
+    """Print group statistics of the metric per swept parameter."""
+    from analysis.report import ReportOptions, analysis_plan, markdown_table
+    from analysis.stats import group_stats, one_way_stats
+
+    table = _load(source, metric, filters)
+    options = ReportOptions(metric=metric, goal=goal, states=_parse_states(states),
+                            by=[group.split(",") for group in by])
+    metric, goal, analysed, left_out, params, multi = analysis_plan(table, options)
+    tables = [one_way_stats(analysed, params, metric, goal, left_out)]
+    tables += [group_stats(analysed, group, metric, goal, left_out) for group in multi]
+    for result in tables:
+        click.echo(result.to_csv(index=False) if fmt == "csv"
+                   else markdown_table(result, None) + "\n")
+    if len(left_out):
+        click.echo(f"excluded: {len(left_out)} runs not in states {states} "
+                   "(--states all includes them)", err=True)
