@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SWEEP  ?= sweeps/demo.yaml
 SOURCE ?= runs/demo
+WORKERS ?= 2
+FASHION := /usr/share/datasets/fashion-mnist
 
 .PHONY: install test lint demo sweep report bench clean
 
@@ -22,6 +24,23 @@ test: install
 
 lint: install
 	$(BIN)/ruff check vgg_sweep analysis tests benchmarks
+
+# A real sweep, offline, on the CPU: Fashion-MNIST from Debian's package when it can be
+# installed, else torchvision's download into data/.
+demo: install
+	@test -d $(FASHION) || apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || true
+	$(BIN)/vgg-sweep sweep sweeps/demo.yaml --workers $(WORKERS) \
+	    $(if $(wildcard $(FASHION)),,--override data_dir=data)
+	$(BIN)/vgg-sweep report runs/demo -o reports/demo
+
+sweep: install
+	$(BIN)/vgg-sweep sweep $(SWEEP) --workers $(WORKERS)
+
+report: install
+	$(BIN)/vgg-sweep report $(SOURCE) -o reports/$(basename $(notdir $(SOURCE)))
+
+bench: install
+	$(BIN)/python benchmarks/bench.py --out BENCHMARKS.md
 
 clean:
 	rm -rf runs reports wandb .pytest_cache

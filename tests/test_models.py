@@ -67,7 +67,8 @@ def test_every_optimizer_steps(optimizer):
 
 
 def test_nesterov_is_nesterov_sgd():
-    opt = build_optimizer(make_config({"optimizer": "Nesterov"}), [torch.zeros(1, requires_grad=True)])
+    params = [torch.zeros(1, requires_grad=True)]
+    opt = build_optimizer(make_config({"optimizer": "Nesterov"}), params)
     assert isinstance(opt, torch.optim.SGD) and opt.defaults["nesterov"]
     assert opt.defaults["momentum"] == 0.9
 

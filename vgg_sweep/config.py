@@ -46,9 +46,9 @@ class TrialConfig:
                               "0 validates on the test set", low=0.0, high=0.9)
     train_subset: int = _field(0, "use only this many training images (0 = all)", low=0)
     # --- model ----------------------------------------------------------------------------
-    model: str = _field("vgg6", "network architecture",
+    model: str = _field("vgg6", "network architecture (svm: scikit-learn SVC on pixels)",
                         choices=("vgg6", "simplecnn", "resnet18", "resnet50", "resnet20",
-                                 "resnet32", "resnet56"))
+                                 "resnet32", "resnet56", "svm"))
     activation: str = _field("ReLU", "activation function",
                              choices=("ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "SiLU",
                                       "GELU", "Mish"), aliases={"swish": "SiLU"})
@@ -81,7 +81,21 @@ class TrialConfig:
                          choices=("auto", "cpu", "cuda"))
     compile: bool = _field(False, "torch.compile the model (pays on GPUs, rarely on CPUs)")
     threads: int = _field(0, "CPU threads for torch (0 = torch's default)", low=0, high=1024)
+    # --- telemetry ------------------------------------------------------------------------
+    grad_flow_every: int = _field(50, "sample per-layer mean/max |grad| every N training "
+                                  "batches (0 = off)", low=0)
+    grad_flow_epochs: int = _field(1, "sample gradient flow in every K-th epoch (and the last)",
+                                   low=1)
+    weight_flow: bool = _field(True, "per-layer weight update between epochs (mean |dW|, "
+                               "||dW||/||W||)")
+    plots: bool = _field(True, "write telemetry PNGs to the run's artifacts/ folder")
+    count_flops: bool = _field(True, "count MACs and FLOPs of one forward pass (ptflops)")
 
+    # --- SVM (model=svm) ----------------------------------------------------------------
+    kernel: str = _field("rbf", "SVM kernel", choices=("rbf", "poly", "linear", "sigmoid"))
+    degree: int = _field(3, "degree of the poly kernel", low=1, high=10)
+    C: float = _field(1.0, "SVM regularisation C", low=0.0, high=1e6, low_open=True)
+    gamma: str = _field("scale", "SVM kernel coefficient", choices=("scale", "auto"))
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrialConfig)}
 TRUE_WORDS = {"true", "1", "yes", "y", "on"}
@@ -111,7 +125,7 @@ def describe_allowed(name: str) -> str:
     low, high = meta["low"], meta["high"]
     what = "an integer" if kind is int else "a number"
     if low is not None and high is not None:
-        return f"{what} in [{low:g}, {high:g}]"
+        return f"{what} in {'(' if meta['low_open'] else '['}{low:g}, {high:g}]"
     if low is not None:
         return f"{what} >= {low:g}"
     return what
@@ -162,7 +176,8 @@ def _parse_number(name: str, value: Any, kind: type, meta: dict) -> int | float:
             raise ConfigError(name, f"{value!r} is not {describe_allowed(name)}")
         number = int(number)
     low, high = meta["low"], meta["high"]
-    if (low is not None and number < low) or (high is not None and number > high):
+    too_low = low is not None and (number <= low if meta["low_open"] else number < low)
+    if too_low or (high is not None and number > high):
         raise ConfigError(name, f"{value!r} is not {describe_allowed(name)}")
     return number
 

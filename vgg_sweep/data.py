@@ -146,9 +146,11 @@ def load_fashion_mnist(data_dir: Path) -> DataSet:
 
 # --- synthetic -----------------------------------------------------------------------------
 
-def load_synthetic(data_dir: Path, train_size: int = 2048, test_size: int = 512,
-                   shape=(3, 32, 32), num_classes: int = 10) -> DataSet:
+def load_synthetic(data_dir: Path, train_size: int = 1024, test_size: int = 256,
+                   shape=(3, 16, 16), num_classes: int = 10) -> DataSet:
     """Learnable fake images: each class a fixed smooth template, plus per-image noise.
+
+    Small (16x16) so that tests train real models in seconds.
 
     Fixed generator seed, so every trial sees the same data; the trial's seed still drives
     splits, initialisation and augmentation.

@@ -44,6 +44,7 @@ class Tracker:
         self.runtime_before = 0.0  # seconds spent in earlier attempts (resume)
         self.config: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
+        self.telemetry: dict[str, Any] = {}  # record.json's `telemetry` (telemetry.py)
         self._wandb_run = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -98,9 +99,12 @@ class Tracker:
 
     # --- the record ----------------------------------------------------------------------------
     def write(self, state: str, summary: dict[str, Any]) -> None:
-        write_record(self.run_dir, {
+        record = {
             "id": self.run_id, "name": self.name, "sweep": self.sweep, "state": state,
             "created": self.created,
             "runtime": round(self.runtime_before + time.monotonic() - self.started, 3),
             "config": self.config, "summary": summary, "history": self.history,
-        })
+        }
+        if self.telemetry:
+            record["telemetry"] = self.telemetry
+        write_record(self.run_dir, record)

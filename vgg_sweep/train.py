@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import signal
+import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -26,16 +27,20 @@ import torch
 from torch import nn
 
 from vgg_sweep.augment import BatchAutoAugment, cutout, random_crop_flip
+from vgg_sweep.complexity import count_macs
 from vgg_sweep.config import TrialConfig
 from vgg_sweep.data import Splits, load_dataset, split
 from vgg_sweep.models import build_model
 from vgg_sweep.optim import build_optimizer, build_scheduler
 from vgg_sweep.record import atomic_write_bytes
+from vgg_sweep.svm import run_svm_trial
+from vgg_sweep.telemetry import Telemetry
 from vgg_sweep.tracking import Tracker
 
 CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH = 1024
 NAN_CHECK_EVERY = 25  # batches between divergence checks (each one syncs the device)
+EXPLODED = 1000.0  # a mean loss this many times chance level (ln classes) has diverged
 
 
 class TrialFailed(Exception):
@@ -91,7 +96,7 @@ class Trial:
 
     def __init__(self, config: TrialConfig, splits: Splits, num_classes: int, mean, std,
                  device: torch.device):
-        self.config, self.device = config, device
+        self.config, self.device, self.num_classes = config, device, num_classes
         self.precision = resolve_precision(config, device)
         torch.manual_seed(config.seed)
         in_shape = tuple(splits.train_x.shape[1:])
@@ -111,6 +116,7 @@ class Trial:
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
         self.autoaugment = BatchAutoAugment() if config.autoaugment else None
+        self.telemetry = Telemetry(self.model, config)
         self.epoch = 0
         self.best_val_acc, self.best_epoch = -1.0, 0
 
@@ -137,6 +143,7 @@ class Trial:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen, start = 0, time.perf_counter()
+        self.telemetry.start_epoch()
         for index, begin in enumerate(range(0, len(order), config.batch_size)):
             batch = order[begin:begin + config.batch_size]
             x = self._prepare(data["train_x"][batch], generator)
@@ -148,28 +155,35 @@ class Trial:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            self.telemetry.after_step(self.epoch + 1, index)
             if self.scheduler is not None and config.scheduler == "onecycle":
                 self.scheduler.step()
             loss_sum += loss.detach() * len(batch)
             correct += (logits.argmax(1) == y).sum()
             seen += len(batch)
-            if index % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
-                raise TrialFailed(f"loss diverged (non-finite) in epoch {self.epoch + 1}, "
-                                  f"batch {index + 1}; lower lr={config.lr:g}")
+            if index % NAN_CHECK_EVERY == 0:
+                self._check_divergence(float(loss_sum) / seen)
             if progress is not None:
                 progress.update(len(batch))
             if should_stop():
                 break
         train_loss = float(loss_sum) / max(seen, 1)
-        if not math.isfinite(train_loss):
-            raise TrialFailed(f"loss diverged (non-finite) in epoch {self.epoch + 1}; "
-                              f"lower lr={config.lr:g}")
+        self._check_divergence(train_loss)
         if self.scheduler is not None and config.scheduler != "onecycle":
             self.scheduler.step()
         elapsed = time.perf_counter() - start
         return {"train_loss": train_loss, "train_acc": 100.0 * float(correct) / max(seen, 1),
                 "epoch_time_sec": elapsed, "images_per_sec": seen / max(elapsed, 1e-9),
                 "complete": seen == len(order)}
+
+    def _check_divergence(self, mean_loss: float) -> None:
+        """NaN/inf, or a loss a thousand times chance level: the run has diverged."""
+        chance = math.log(self.num_classes)
+        if math.isfinite(mean_loss) and mean_loss < EXPLODED * chance:
+            return
+        what = "non-finite" if not math.isfinite(mean_loss) else f"{mean_loss:.3g}"
+        raise TrialFailed(f"loss diverged ({what}) in epoch {self.epoch + 1}; "
+                          f"lower lr={self.config.lr:g}")
 
     @torch.inference_mode()
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor,
@@ -194,7 +208,8 @@ class Trial:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                 "scaler": self.scaler.state_dict(), "best_val_acc": self.best_val_acc,
-                "best_epoch": self.best_epoch, "history": history}
+                "best_epoch": self.best_epoch, "history": history,
+                "telemetry": self.telemetry.tables}
 
     def save(self, path: Path, history: list[dict]) -> None:
         buffer = io.BytesIO()
@@ -211,6 +226,7 @@ class Trial:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch = state["epoch"]
         self.best_val_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
+        self.telemetry.tables.update(state.get("telemetry", {}))
         return state["history"]
 
 
@@ -242,8 +258,13 @@ def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | N
     tracker = Tracker(run_dir, run_id, sweep, name=name, mode=wandb_mode)
     config = tracker.start(config)
     stop = _StopFlag()
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = ({sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+                if in_main_thread else {})
     try:
+        if config.model == "svm":
+            state, summary = run_svm_trial(config, tracker)
+            return RunResult(state, summary, tracker.history)
         return _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop)
     except TrialFailed as failure:
         summary = {**(tracker.history[-1] if tracker.history else {}),
@@ -265,7 +286,9 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> R
     checkpoint = run_dir / CHECKPOINT_FILE
     if resume and checkpoint.exists():
         tracker.history = trial.load(checkpoint)
-    base = {**count_parameters(trial.model), "precision": trial.precision,
+    tracker.telemetry = trial.telemetry.tables  # record.json's `telemetry`, kept current
+    macs = count_macs(trial.model, splits.train_x.shape[1:]) if config.count_flops else {}
+    base = {**count_parameters(trial.model), **macs, "precision": trial.precision,
             "device": str(device), "train_size": len(splits.train_x),
             "val_size": len(splits.val_y)}
     state = "finished"
@@ -275,17 +298,21 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> R
             state = "killed"  # the partial epoch is not recorded; the checkpoint stays
             break
         trial.epoch += 1
+        media = trial.telemetry.end_epoch(trial.epoch)
         if row["val_acc"] > trial.best_val_acc:
             trial.best_val_acc, trial.best_epoch = row["val_acc"], trial.epoch
         trial.save(checkpoint, tracker.history + [row])
-        tracker.log_epoch(row)
+        tracker.log_epoch(row, media)
         if on_epoch is not None and on_epoch(trial.epoch, row):
             state = "stopped_early"
     summary = {**base, **(tracker.history[-1] if tracker.history else {}),
                "best_val_acc": trial.best_val_acc, "best_epoch": trial.best_epoch}
     if state != "killed":
-        test_loss, test_acc, _ = trial.evaluate(trial.data["test_x"], trial.data["test_y"])
+        test_loss, test_acc, predicted = trial.evaluate(trial.data["test_x"],
+                                                        trial.data["test_y"])
         summary.update(test_loss=test_loss, test_acc=test_acc)
+        trial.telemetry.finish(tracker, run_dir, trial.data["test_x"], trial.data["test_y"],
+                               predicted, data.classes)
     if state == "stopped_early":
         summary["stopped_early"], state = True, "killed"
     tracker.finish(state, summary)
