@@ -40,6 +40,7 @@ from vgg_sweep.tracking import Tracker
 CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH = 1024
 NAN_CHECK_EVERY = 25  # batches between divergence checks (each one syncs the device)
+PROGRESS_EVERY = 10  # batches between live loss/accuracy updates of the progress bar
 EXPLODED = 1000.0  # a mean loss this many times chance level (ln classes) has diverged
 
 
@@ -163,8 +164,11 @@ class Trial:
             seen += len(batch)
             if index % NAN_CHECK_EVERY == 0:
                 self._check_divergence(float(loss_sum) / seen)
-            if progress is not None:
+            if progress is not None and not progress.disable:
                 progress.update(len(batch))
+                if index % PROGRESS_EVERY == 0:  # a device sync: only for a visible bar
+                    progress.set_postfix(loss=f"{float(loss_sum) / seen:.3f}",
+                                         acc=f"{100.0 * float(correct) / seen:.1f}%")
             if should_stop():
                 break
         train_loss = float(loss_sum) / max(seen, 1)
@@ -330,5 +334,9 @@ def _run_epoch(trial: Trial, show_progress: bool, stop: _StopFlag) -> dict[str, 
     if not row["complete"]:
         return row
     val_loss, val_acc, _ = trial.evaluate(trial.data["val_x"], trial.data["val_y"])
+    if show_progress:
+        tqdm.write(f"epoch {trial.epoch + 1}/{trial.config.epochs}: train loss "
+                   f"{row['train_loss']:.3f} acc {row['train_acc']:.1f}%, val loss "
+                   f"{val_loss:.3f} acc {val_acc:.1f}%, {row['images_per_sec']:.0f} img/s")
     return {"epoch": trial.epoch + 1, **row, "val_loss": val_loss, "val_acc": val_acc,
             "lr": lr}
