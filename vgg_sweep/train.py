@@ -203,7 +203,7 @@ class Trial:
             loss_sum += float(nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
             predictions.append(logits.argmax(1))
         predicted = torch.cat(predictions)
-        accuracy = 100.0 * float((predicted == labels).float().mean())
+        accuracy = 100.0 * int((predicted == labels).sum()) / len(labels)
         return loss_sum / len(labels), accuracy, predicted
 
     # --- checkpoints -----------------------------------------------------------------------------
