@@ -19,6 +19,20 @@ def test_cifar10_pickle_layout(cifar_dir):
     assert data.classes[0] == "airplane" and len(data.classes) == 10
 
 
+def test_cifar10_pickles_load_like_the_real_python2_files(cifar_dir):
+    """Keys are Python 2 str: bytes under encoding='bytes', str under torchvision's latin1."""
+    import pickle
+
+    path = cifar_dir / "cifar-10-batches-py" / "data_batch_1"
+    with open(path, "rb") as handle:
+        as_latin1 = pickle.load(handle, encoding="latin1")
+    with open(path, "rb") as handle:
+        as_bytes = pickle.load(handle, encoding="bytes")
+    assert set(as_latin1) == {"batch_label", "data", "labels", "filenames"}
+    assert set(as_bytes) == {b"batch_label", b"data", b"labels", b"filenames"}
+    assert as_latin1["data"].shape == (20, 3072)
+
+
 def test_cifar10_rows_are_chw(tmp_path):
     """The first 1024 bytes of a row are the red plane: check one pixel end to end."""
     folder = write_cifar10(tmp_path)

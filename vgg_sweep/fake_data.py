@@ -7,11 +7,32 @@ CIFAR-10 as torchvision's pickled batches (`cifar-10-batches-py/`), MNIST-style 
 from __future__ import annotations
 
 import gzip
+import io
 import pickle
 import struct
 from pathlib import Path
 
 import numpy as np
+
+
+class _Python2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2 `str` (BINSTRING), as the real CIFAR-10 files were written:
+    they load as bytes with encoding='bytes' (our loader) and as str with 'latin1'
+    (torchvision's)."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _save_py2_str(self, obj: bytes) -> None:
+        self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = _save_py2_str
+
+
+def _dump_python2(obj, path: Path) -> None:
+    buffer = io.BytesIO()
+    _Python2Pickler(buffer, protocol=2).dump(obj)
+    path.write_bytes(buffer.getvalue())
 
 
 def write_cifar10(root: Path, per_batch: int = 20, test: int = 30, seed: int = 0) -> Path:
@@ -24,15 +45,13 @@ def write_cifar10(root: Path, per_batch: int = 20, test: int = 30, seed: int = 0
     def dump(name: str, count: int) -> None:
         data = rng.integers(0, 256, (count, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, count)]
-        with open(folder / name, "wb") as handle:
-            pickle.dump({b"batch_label": name.encode(), b"data": data, b"labels": labels,
-                         b"filenames": [b"x.png"] * count}, handle)
+        _dump_python2({b"batch_label": name.encode(), b"data": data, b"labels": labels,
+                       b"filenames": [b"x.png"] * count}, folder / name)
 
     for index in range(1, 6):
         dump(f"data_batch_{index}", per_batch)
     dump("test_batch", test)
-    with open(folder / "batches.meta", "wb") as handle:
-        pickle.dump({b"label_names": [b"airplane"] * 10}, handle)
+    _dump_python2({b"label_names": [b"airplane"] * 10}, folder / "batches.meta")
     return folder
 
 

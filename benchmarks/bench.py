@@ -1,0 +1,687 @@
+"""`make bench`: our trial against the typical PyTorch pipeline, on this machine, in one run.
+
+Everything is measured side by side on the same synthetic CIFAR-10 files (written in the real
+pickle format by vgg_sweep.fake_data) and the same VGG6 (64-64-M-128-128-M, BN, ReLU, Adam,
+batch 128):
+
+1. typical: torchvision.datasets.CIFAR10 + PIL RandomCrop/RandomHorizontalFlip (+ AutoAugment)
+   /ToTensor/Normalize + DataLoader(num_workers=2, shuffle=True) + an fp32 training loop;
+2. ours: `Trial.train_epoch` with the default config (precision auto, telemetry on; also off),
+   plus our data path alone (`Trial._prepare` on every batch, no model);
+3. model only: the same model, precision, optimiser and channels_last on ready, normalised
+   tensors on the device -- the ceiling our pipeline should approach;
+4. per-trial fixed overhead: `vgg-sweep train` in a fresh process against in-process
+   `run_trial`, each as wall time minus the trial's own epoch_time_sec;
+5. `vgg-sweep report` (load the runs directory + build the report) on 1,000 and 10,000
+   synthetic runs.
+
+Why interleaved: this runs on shared machines. Each repetition runs every variant of a section
+once, in the same order (A, B, C, A, B, C, ...), so that load from other processes hits all
+variants alike; the tables show medians, and the ratios of medians are compared with the
+targets of issue 7. Each throughput variant is warmed up (oneDNN/cuDNN kernel selection, worker
+start-up) and sized from its warm-up rate so one measurement takes about --seconds.
+
+    .venv/bin/python benchmarks/bench.py                 # full run, writes BENCHMARKS.md
+    .venv/bin/python benchmarks/bench.py --quick --out /tmp/bench.md   # a smoke run, ~2 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 128
+WARMUP_BATCHES = 3  # batches run before the clock starts (first batches select kernels)
+SECTIONS = ("throughput", "overhead", "report")
+
+
+# --- results -------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    """One measured quantity: its values over the repetitions, reported as the median."""
+
+    name: str
+    unit: str
+    values: list[float] = field(default_factory=list)
+    work: str = ""  # what one measurement does (images, batches, runs)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values) if self.values else math.nan
+
+
+@dataclass
+class Ratio:
+    name: str
+    value: float
+    target: str = ""
+    met: bool | None = None  # None: no target, or not judged (quick run)
+
+
+@dataclass
+class Results:
+    rows: dict[str, Row] = field(default_factory=dict)
+    ratios: list[Ratio] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, name: str, unit: str, value: float, work: str = "") -> None:
+        row = self.rows.setdefault(name, Row(name, unit, work=work))
+        row.values.append(value)
+
+    def median(self, name: str) -> float:
+        return self.rows[name].median if name in self.rows else math.nan
+
+
+Measurement = Callable[[], dict[str, float]]
+
+
+@dataclass
+class Variant:
+    """One thing to measure: `measure()` returns {row name: value}, its own row (`name`, in
+    `unit`) and any breakdown rows (in seconds); `work` says what one measurement does."""
+
+    name: str
+    unit: str
+    measure: Measurement
+    work: str
+
+
+def interleaved(variants: list[Variant], reps: int, results: Results) -> None:
+    """Run the variants A, B, C, A, B, C, ... so that machine noise hits all alike."""
+    for rep in range(reps):
+        for variant in variants:
+            values = variant.measure()
+            for row_name, value in values.items():
+                unit = variant.unit if row_name == variant.name else "s"
+                results.add(row_name, unit, value, variant.work)
+            shown = ", ".join(f"{key} {value:.4g}" for key, value in values.items())
+            log(f"  rep {rep + 1}/{reps}: {shown}")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- the bench: data, device, sizes --------------------------------------------------------
+
+@dataclass
+class Bench:
+    tmp: Path
+    data_dir: Path
+    device: object  # torch.device
+    images: int
+    seconds: float  # target duration of one throughput measurement
+    reps: int
+    quick: bool
+    min_batches: int  # floor on ours and model only per measurement; typical gets half
+
+    def sync(self) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+
+def our_values(bench: Bench, **extra) -> dict:
+    """The default trial config on the bench's data (validation on the test set, as R2/R3)."""
+    return {"dataset": "cifar10", "data_dir": str(bench.data_dir), "model": "vgg6",
+            "val_split": 0, "device": bench.device.type, "count_flops": False, "plots": False,
+            **extra}
+
+
+def build_trial(values: dict):
+    """A Trial as `vgg_sweep.train._train` builds it."""
+    from vgg_sweep.config import make_config
+    from vgg_sweep.data import load_dataset, split
+    from vgg_sweep.train import Trial, resolve_device
+
+    config = make_config(values)
+    data = load_dataset(config.dataset, config.data_dir)
+    splits = split(data, config)
+    return Trial(config, splits, len(data.classes), data.mean, data.std, resolve_device(config))
+
+
+def sized(rate: float, bench: Bench) -> tuple[int, int]:
+    """(train_subset, epochs) so that one measurement takes about bench.seconds at `rate`
+    images/s; the subset is whole batches (a ragged last batch would select new kernels)."""
+    wanted = max(bench.min_batches * BATCH, rate * bench.seconds)
+    full = bench.images // BATCH * BATCH
+    subset = min(full, int(wanted // BATCH) * BATCH)
+    return subset, max(1, round(wanted / subset))
+
+
+# --- 1. the typical pipeline ---------------------------------------------------------------
+
+def torchvision_cifar10(root: Path, transform):
+    """torchvision.datasets.CIFAR10 (its PIL `__getitem__`, what the loop runs) holding our
+    synthetic training set. Its own `__init__` cannot read the files: it checks them against
+    the real download's MD5 sums, and fake_data pickles the keys as Python 3 bytes, where the
+    real files have Python 2 strings that torchvision's `encoding="latin1"` turns into str."""
+    from torchvision.datasets import CIFAR10, VisionDataset
+
+    from vgg_sweep.data import load_cifar10
+
+    class SyntheticCIFAR10(CIFAR10):
+        def __init__(self):
+            VisionDataset.__init__(self, str(root), transform=transform)
+            data = load_cifar10(root)
+            self.train = True
+            self.data = data.train_x.permute(0, 2, 3, 1).contiguous().numpy()  # HWC, as theirs
+            self.targets = data.train_y.tolist()
+            self.classes = list(data.classes)
+
+    return SyntheticCIFAR10()
+
+
+def typical_pipeline(bench: Bench, autoaugment: bool) -> Variant:
+    """torchvision's CIFAR10 dataset, per-image PIL transforms, DataLoader with 2 workers, fp32.
+
+    Each measurement is the first `count` batches of an epoch, clock started before the
+    DataLoader iterator: worker start-up and the empty prefetch queue are included, as every
+    epoch of the usual loop (no persistent_workers) pays them. Starting the clock after some
+    batches instead would credit up to 2 x prefetch_factor batches made before it started."""
+    import torch
+    from torch.utils.data import DataLoader
+    from torchvision import transforms
+
+    from vgg_sweep.data import load_cifar10
+    from vgg_sweep.models import build_model
+
+    reference = load_cifar10(bench.data_dir)
+    steps = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]
+    if autoaugment:
+        steps.append(transforms.AutoAugment(transforms.AutoAugmentPolicy.CIFAR10))
+    steps += [transforms.ToTensor(), transforms.Normalize(reference.mean, reference.std)]
+    dataset = torchvision_cifar10(bench.data_dir, transforms.Compose(steps))
+    loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=2)
+    torch.manual_seed(0)
+    model = build_model("vgg6", (3, 32, 32), 10).to(bench.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    model.train()
+
+    def batches() -> Iterator:
+        while True:
+            yield from loader
+
+    def step(images, labels) -> None:
+        images, labels = images.to(bench.device), labels.to(bench.device)
+        loss = loss_fn(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def run(count: int) -> float:
+        bench.sync()
+        start, seen = time.perf_counter(), 0
+        stream = batches()
+        for _ in range(count):
+            images, labels = next(stream)
+            step(images, labels)
+            seen += len(labels)
+        bench.sync()
+        elapsed = time.perf_counter() - start
+        stream.close()
+        return seen / elapsed
+
+    rate = run(WARMUP_BATCHES)  # also selects the kernels: a low estimate, never too long
+    count = max(bench.min_batches // 2, round(rate * bench.seconds / BATCH))
+    name = "typical, AutoAugment + crop + flip" if autoaugment else "typical, crop + flip"
+    work = f"first {count} batches of an epoch"
+    log(f"{name}: {work}")
+    return Variant(name, "img/s", lambda: {name: run(count)}, work)
+
+
+# --- 2. our trial --------------------------------------------------------------------------
+
+def our_size(bench: Bench) -> tuple[int, int]:
+    """(train_subset, epochs) of one measurement of ours, from a short warm-up trial; the
+    warm-up also selects the kernels (oneDNN, cuDNN) every later trial of this shape reuses."""
+    warm = build_trial(our_values(bench, train_subset=2 * BATCH))
+    warm.train_epoch()
+    subset, epochs = sized(warm.train_epoch()["images_per_sec"], bench)
+    log(f"ours: {epochs} x {subset} images per measurement (precision {warm.precision})")
+    return subset, epochs
+
+
+def our_trial(bench: Bench, size: tuple[int, int], autoaugment: bool, telemetry: bool = True,
+              ) -> tuple[Variant, object]:
+    """Trial.train_epoch on the default config, plus Telemetry.end_epoch (weight flow), as an
+    epoch of `_train` runs them; images/s over the whole measurement. Also returns the Trial,
+    which the data-path and model-only variants reuse."""
+    import torch
+
+    subset, epochs = size
+    extra = {"autoaugment": autoaugment}
+    if not telemetry:
+        extra.update(grad_flow_every=0, weight_flow=False)
+    trial = build_trial(our_values(bench, train_subset=subset, **extra))
+    trial._prepare(trial.data["train_x"][:BATCH], torch.Generator())  # AutoAugment's tables
+
+    def measure() -> dict[str, float]:
+        seen, elapsed = 0, 0.0
+        for _ in range(epochs):
+            row = trial.train_epoch()
+            start = time.perf_counter()
+            trial.epoch += 1
+            trial.telemetry.end_epoch(trial.epoch)
+            elapsed += row["epoch_time_sec"] + time.perf_counter() - start
+            seen += round(row["images_per_sec"] * row["epoch_time_sec"])
+        return {name: seen / elapsed}
+
+    augment = "AutoAugment + crop + flip" if autoaugment else "crop + flip"
+    name = f"ours, {augment}" + ("" if telemetry else ", telemetry off")
+    return Variant(name, "img/s", measure, f"{epochs} x {subset} images"), trial
+
+
+def data_path_only(bench: Bench, trial, epochs: int, name: str) -> Variant:
+    """Our data path alone: every batch of the same epochs gathered and `_prepare`d (augment,
+    normalise, channels_last), no model."""
+    import torch
+
+    def measure() -> dict[str, float]:
+        images = trial.data["train_x"]
+        bench.sync()
+        start = time.perf_counter()
+        for epoch in range(epochs):
+            generator = torch.Generator().manual_seed(epoch)
+            order = torch.randperm(len(images), generator=generator).to(bench.device)
+            for begin in range(0, len(order), BATCH):
+                trial._prepare(images[order[begin:begin + BATCH]], generator)
+        bench.sync()
+        return {name: epochs * len(images) / (time.perf_counter() - start)}
+
+    return Variant(name, "img/s", measure, f"{epochs} x {len(trial.data['train_x'])} images")
+
+
+def model_only(bench: Bench, trial, epochs: int) -> Variant:
+    """The trial's model, optimiser, scaler and precision on ready tensors: no data path and
+    no syncs but the last. The pool of batches is prepared (normalised, channels_last) once."""
+    from vgg_sweep.train import _autocast
+
+    count = epochs * len(trial.data["train_x"]) // BATCH
+    images, labels = trial.data["train_x"], trial.data["train_y"]
+    pool = [(trial._prepare(images[i:i + BATCH], None), labels[i:i + BATCH])
+            for i in range(0, min(len(images), 8 * BATCH), BATCH)]
+    trial.model.train()
+
+    def step(x, y):
+        with _autocast(trial.device, trial.precision):
+            loss = trial.loss_fn(trial.forward(x), y)
+        trial.optimizer.zero_grad(set_to_none=True)
+        trial.scaler.scale(loss).backward()
+        trial.scaler.step(trial.optimizer)
+        trial.scaler.update()
+        return loss
+
+    for x, y in pool[:WARMUP_BATCHES]:
+        step(x, y)
+
+    def measure() -> dict[str, float]:
+        bench.sync()
+        start = time.perf_counter()
+        for index in range(count):
+            loss = step(*pool[index % len(pool)])
+        float(loss.detach())  # waits for the device
+        return {"model only": count * BATCH / (time.perf_counter() - start)}
+
+    return Variant("model only", "img/s", measure, f"{count} batches from a pool of {len(pool)}")
+
+
+def throughput(bench: Bench, results: Results) -> None:
+    log("== throughput: typical pipeline, ours, model only")
+    size = our_size(bench)
+    epochs = size[1]
+    variants = []
+    for autoaugment in (False, True):
+        augment = "AutoAugment + crop + flip" if autoaugment else "crop + flip"
+        variants.append(typical_pipeline(bench, autoaugment))
+        ours, trial = our_trial(bench, size, autoaugment)
+        variants.append(ours)
+        variants.append(data_path_only(bench, trial, epochs, f"our data path only ({augment})"))
+        if not autoaugment:
+            variants.append(model_only(bench, trial, epochs))
+            variants.append(our_trial(bench, size, autoaugment, telemetry=False)[0])
+    interleaved(variants, bench.reps, results)
+
+
+# --- 4. per-trial fixed overhead -----------------------------------------------------------
+
+TINY_TRIAL = {"dataset": "synthetic", "epochs": 1, "train_subset": 64, "plots": False}
+
+
+def cli_command() -> list[str]:
+    script = Path(sys.executable).with_name("vgg-sweep")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "vgg_sweep"]
+
+
+def overhead(bench: Bench, results: Results) -> None:
+    """Fixed cost of one tiny trial (everything but its training epoch): a fresh process per
+    trial (what a W&B agent does) against run_trial in a process that has run one before."""
+    from vgg_sweep.config import make_config
+    from vgg_sweep.train import run_trial
+
+    log("== per-trial fixed overhead")
+    runs = bench.tmp / "overhead"
+    env = {**os.environ, "WANDB_MODE": "disabled", "WANDB_SILENT": "true"}
+    device = ["--device=cpu"] if bench.device.type == "cpu" else []
+    counter = iter(range(10**6))
+
+    def subprocess_trial() -> dict[str, float]:
+        run_id = f"sub{next(counter)}"
+        command = cli_command() + ["train", "--dataset=synthetic", "--epochs=1",
+                                   "--train_subset=64", "--wandb_mode=disabled", "--plots=false",
+                                   f"--runs_dir={runs}", f"--run_id={run_id}", *device]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, env=env, cwd=bench.tmp)
+        wall = time.perf_counter() - start
+        record = json.loads((runs / "adhoc" / run_id / "record.json").read_text())
+        return {"trial overhead, subprocess": wall - record["summary"]["epoch_time_sec"]}
+
+    config = make_config({**TINY_TRIAL, "device": bench.device.type})
+
+    def in_process_trial() -> dict[str, float]:
+        run_id = f"in{next(counter)}"
+        start = time.perf_counter()
+        result = run_trial(config, runs / "inproc" / run_id, run_id=run_id,
+                           wandb_mode="disabled")
+        wall = time.perf_counter() - start
+        if result.state != "finished":
+            raise RuntimeError(f"in-process tiny trial ended {result.state}: {result.reason}")
+        return {"trial overhead, in-process": wall - result.summary["epoch_time_sec"]}
+
+    def python_import(modules: str, name: str) -> Measurement:
+        def measure() -> dict[str, float]:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", f"import {modules}"], check=True, env=env)
+            return {name: time.perf_counter() - start}
+        return measure
+
+    in_process_trial()  # the first trial of a process pays lazy imports (tqdm, ptflops)
+    work = "1 trial: synthetic, 64 images, 1 epoch"
+    torch_only, with_vision = "python -c 'import torch'", "python -c 'import torchvision'"
+    interleaved([
+        Variant("trial overhead, subprocess", "s", subprocess_trial, work),
+        Variant("trial overhead, in-process", "s", in_process_trial, work),
+        Variant(torch_only, "s", python_import("torch", torch_only), "1 process"),
+        Variant(with_vision, "s", python_import("torch, torchvision", with_vision), "1 process"),
+    ], bench.reps, results)
+
+
+# --- 5. report build time ------------------------------------------------------------------
+
+SPACE = {"activation": ["ReLU", "GELU", "SiLU", "Tanh"], "optimizer": ["SGD", "Adam", "Nadam"],
+         "lr": [0.01, 0.001, 0.0001], "batch_size": [64, 128, 256], "batch_norm": [True, False]}
+
+
+def write_synthetic_runs(root: Path, count: int, epochs: int = 5) -> Path:
+    """`count` run records (record.json, the shape run_trial writes) of a 5-parameter sweep;
+    val_acc depends on the config plus noise, ~5 % crashed. Plain writes: no fsync."""
+    import random
+
+    rng = random.Random(count)
+    for index in range(count):
+        config = {key: rng.choice(values) for key, values in SPACE.items()}
+        config.update(dataset="cifar10", model="vgg6", epochs=epochs, seed=index)
+        final = (60 + 10 * (config["optimizer"] != "SGD") + 5 * (config["activation"] == "GELU")
+                 - 8 * (config["lr"] == 0.0001) + rng.gauss(0, 2))
+        history = [{"epoch": e, "train_loss": 2.0 / e, "train_acc": final * e / epochs + 3,
+                    "val_loss": 2.2 / e, "val_acc": final * e / epochs, "lr": config["lr"],
+                    "epoch_time_sec": 10.0, "images_per_sec": 5000.0}
+                   for e in range(1, epochs + 1)]
+        summary = {**history[-1], "best_val_acc": max(row["val_acc"] for row in history),
+                   "test_acc": final - 1, "params": 262_000}
+        record = {"id": f"r{index:05d}", "name": f"run-{index}", "sweep": "bench",
+                  "state": "crashed" if rng.random() < 0.05 else "finished",
+                  "created": f"2025-10-01T00:00:{index % 60:02d}Z", "runtime": 50.0,
+                  "config": config, "summary": summary, "history": history}
+        run_dir = root / record["id"]
+        run_dir.mkdir(parents=True)
+        (run_dir / "record.json").write_text(json.dumps(record))
+    return root
+
+
+def report(bench: Bench, results: Results, sizes: tuple[int, ...]) -> None:
+    """`vgg-sweep report RUNS_DIR` without the process start: load_source + build_report."""
+    log("== report build time")
+    try:
+        from analysis.report import ReportOptions, build_report
+        from analysis.sources import load_source
+    except ImportError as error:
+        results.notes.append(f"Report rows left out: the analysis package cannot be imported "
+                             f"({error}).")
+        return
+    variants = []
+    for count in sizes:
+        runs = write_synthetic_runs(bench.tmp / f"report_runs_{count}", count)
+        name = f"report, {count} runs"
+
+        def measure(runs=runs, name=name) -> dict[str, float]:
+            out = bench.tmp / "report_out"
+            shutil.rmtree(out, ignore_errors=True)
+            start = time.perf_counter()
+            table = load_source(str(runs))
+            loaded = time.perf_counter()
+            build_report(table, out, ReportOptions())
+            done = time.perf_counter()
+            return {name: done - start, f"{name}: load records": loaded - start}
+
+        variants.append(Variant(name, "s", measure, f"{count} record.json files"))
+    try:
+        interleaved(variants, bench.reps, results)
+    except Exception as error:  # noqa: BLE001 - another package's failure is a note here
+        results.notes.append(f"Report rows left out: building the report failed "
+                             f"({type(error).__name__}: {error}).")
+        for variant in variants:
+            results.rows.pop(variant.name, None)
+            results.rows.pop(f"{variant.name}: load records", None)
+
+
+# --- ratios and targets --------------------------------------------------------------------
+
+def judge(results: Results, quick: bool, report_sizes: tuple[int, ...]) -> None:
+    def add(name, numerator, denominator, target=None, check=None):
+        value = results.median(numerator) / results.median(denominator)
+        if math.isnan(value):
+            return
+        met = None if check is None or quick else check(value)
+        results.ratios.append(Ratio(name, value, target or "", met))
+
+    for augment in ("crop + flip", "AutoAugment + crop + flip"):
+        add(f"ours / typical ({augment})", f"ours, {augment}", f"typical, {augment}",
+            ">= 3x", lambda v: v >= 3)
+    add("ours / model only (crop + flip, same precision)", "ours, crop + flip", "model only",
+        ">= 0.90", lambda v: v >= 0.9)
+    add("ours telemetry on / off", "ours, crop + flip", "ours, crop + flip, telemetry off")
+    add("trial overhead: subprocess / in-process", "trial overhead, subprocess",
+        "trial overhead, in-process")
+    inproc = results.median("trial overhead, in-process")
+    if not math.isnan(inproc):
+        results.ratios.append(Ratio("trial overhead, in-process (s)", inproc, "<= 1 s",
+                                    None if quick else inproc <= 1.0))
+    if len(report_sizes) == 2:
+        small, large = (f"report, {count} runs" for count in report_sizes)
+        add(f"report {report_sizes[1]} / {report_sizes[0]} runs", large, small)
+        seconds = results.median(large)
+        if not math.isnan(seconds):
+            results.ratios.append(Ratio(f"report on {report_sizes[1]} runs (s)", seconds,
+                                        "<= 10 s", None if quick or report_sizes[1] < 10_000
+                                        else seconds <= 10.0))
+
+
+# --- Markdown ------------------------------------------------------------------------------
+
+def machine(bench: Bench) -> dict[str, str]:
+    import torch
+    import torchvision
+
+    from vgg_sweep.train import cpu_has_bf16
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "CPU": f"{cpu} ({os.cpu_count()} logical cores, bf16 "
+                   f"{'yes' if cpu_has_bf16() else 'no'})",
+            "torch threads": str(torch.get_num_threads()),
+            "torch / torchvision": f"{torch.__version__} / {torchvision.__version__}",
+            "python": platform.python_version(),
+            "device": str(bench.device)}
+    if bench.device.type == "cuda":
+        info["GPU"] = torch.cuda.get_device_name(bench.device)
+    if hasattr(os, "getloadavg"):
+        info["load average at start (1 min)"] = f"{os.getloadavg()[0]:.2f}"
+    return info
+
+
+def markdown(bench: Bench, info: dict[str, str], results: Results, argv: list[str]) -> str:
+    command = "python benchmarks/bench.py " + " ".join(argv)
+    lines = ["# Benchmarks", "",
+             f"Generated by `{command.strip()}` (do not edit: run it again). Medians of "
+             f"{bench.reps} interleaved repetitions on synthetic CIFAR-10 files "
+             f"({bench.images} training images, the real pickle format), VGG6 "
+             "(64-64-M-128-128-M, BN, ReLU), Adam, batch 128."
+             + (" **Quick run: sizes too small to judge the targets.**" if bench.quick else ""),
+             "", "| machine | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in info.items()]
+    lines += ["", "## Measurements", "",
+              "| measurement | median | unit | repetitions | one measurement |",
+              "|---|---:|---|---|---|"]
+    for row in results.rows.values():
+        reps = ", ".join(_number(value) for value in row.values)
+        lines.append(f"| {row.name} | {_number(row.median)} | {row.unit} | {reps} | "
+                     f"{row.work} |")
+    lines += ["", "## Ratios and targets (issue 7)", "",
+              "| ratio | value | target | |", "|---|---:|---|---|"]
+    for ratio in results.ratios:
+        verdict = {True: "met", False: "**missed**", None: ""}[ratio.met]
+        lines.append(f"| {ratio.name} | {_number(ratio.value)} | {ratio.target} | {verdict} |")
+    lines += ["", "## What the rows measure", "",
+              "- **typical**: `torchvision.datasets.CIFAR10` + PIL `RandomCrop(32, padding=4)`, "
+              "`RandomHorizontalFlip` (+ `AutoAugment(CIFAR10)`), `ToTensor`, `Normalize`; "
+              "`DataLoader(num_workers=2, batch_size=128, shuffle=True)`; fp32, "
+              "contiguous memory format. One measurement is the first batches of an epoch, "
+              "the clock started before the DataLoader iterator: worker start-up and the empty "
+              "prefetch queue are included, as every epoch of the usual loop pays them.",
+              "- **ours**: `Trial.train_epoch()` and `Telemetry.end_epoch()` of the default "
+              "config (`precision=auto`, channels_last, gradient flow every 50 batches, weight "
+              "flow), the data set as uint8 on the device, augmented per batch. *Telemetry "
+              "off*: `grad_flow_every=0, weight_flow=False`.",
+              "- **our data path only**: the gather and `Trial._prepare` (augment, normalise, "
+              "channels_last) of every batch of the same epochs, without the model.",
+              "- **model only**: the same model, optimiser, precision and channels_last on "
+              "batches prepared once: the ceiling for a data path.",
+              "- **trial overhead**: wall time of a whole tiny trial (synthetic data, 64 images, "
+              "1 epoch, W&B disabled, no plots) minus its `epoch_time_sec`: process start, "
+              "imports, data, model, evaluation, checkpoint and record. *subprocess*: "
+              "`vgg-sweep train ...` as a W&B agent starts it; *in-process*: `run_trial` in a "
+              "process that has run one trial before.",
+              "- **report**: `load_source(runs_dir)` + `build_report` (what `vgg-sweep report` "
+              "does after its imports) on synthetic record.json files of a 5-parameter sweep.",
+              ]
+    if results.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in results.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return ""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) >= 1 else f"{value:.3f}"
+
+
+# --- main ----------------------------------------------------------------------------------
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes for a smoke run (2,000 images, ~2 s measurements, "
+                             "reports on 100 and 1,000 runs); targets are not judged")
+    parser.add_argument("--reps", type=int, default=None,
+                        help="interleaved repetitions per section (default 5; quick 2)")
+    parser.add_argument("--images", type=int, default=None,
+                        help="synthetic training images (default 10000; quick 2000)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="target duration of one throughput measurement (default 10; "
+                             "quick 2)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto: cuda when available")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md",
+                        help="Markdown file to write (default: BENCHMARKS.md)")
+    args = parser.parse_args(argv)
+    args.reps = args.reps or (2 if args.quick else 5)
+    args.images = args.images or (2000 if args.quick else 10_000)
+    args.seconds = args.seconds or (2.0 if args.quick else 10.0)
+    args.sections = [name.strip() for name in args.sections.split(",") if name.strip()]
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"--sections: unknown {', '.join(sorted(unknown))}; choose from "
+                     f"{', '.join(SECTIONS)}")
+    if args.images < 4 * BATCH:
+        parser.error(f"--images: at least {4 * BATCH}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    import torch
+
+    from vgg_sweep.fake_data import write_cifar10
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA GPU on this machine")
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else args.device if args.device != "auto" else "cpu")
+    tmp = Path(tempfile.mkdtemp(prefix="vgg-sweep-bench-"))
+    try:
+        data_dir = tmp / "data"
+        write_cifar10(data_dir, per_batch=args.images // 5, test=1000, seed=0)
+        bench = Bench(tmp, data_dir, device, args.images // 5 * 5, args.seconds, args.reps,
+                      args.quick, min_batches=4 if args.quick else 20)
+        info = machine(bench)
+        results = Results()
+        report_sizes = (100, 1000) if args.quick else (1000, 10_000)
+        if "throughput" in args.sections:
+            throughput(bench, results)
+        if "overhead" in args.sections:
+            overhead(bench, results)
+        if "report" in args.sections:
+            report(bench, results, report_sizes)
+        judge(results, args.quick, report_sizes)
+        text = markdown(bench, info, results, argv)
+        args.out.write_text(text)
+        print(text)
+        log(f"wrote {args.out}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
