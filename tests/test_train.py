@@ -31,6 +31,7 @@ def test_record_has_the_wandb_run_shape(tmp_path):
     for key in ("test_loss", "test_acc", "best_val_acc", "best_epoch", "params"):
         assert key in summary
     assert summary["best_val_acc"] == max(row["val_acc"] for row in record["history"])
+    assert summary["train_time_sec"] == sum(row["epoch_time_sec"] for row in record["history"])
     assert 0 <= summary["test_acc"] <= 100
     history_csv = (tmp_path / "r" / "history.csv").read_text().splitlines()
     assert history_csv[0].startswith("epoch,train_loss") and len(history_csv) == 3

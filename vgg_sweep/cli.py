@@ -19,9 +19,13 @@ from vgg_sweep.errors import UserError
 # name -> "module:attribute" of a click command.
 COMMANDS = {
     "train": "vgg_sweep.train_command:train",
+    "validate": "vgg_sweep.engine.commands:validate",
+    "sweep": "vgg_sweep.engine.commands:sweep",
+    "agent": "vgg_sweep.engine.commands:agent",
     "report": "analysis.commands:report",
     "export": "analysis.commands:export",
     "stats": "analysis.commands:stats",
+    "rerun-best": "vgg_sweep.rerun_command:rerun_best",
 }
 
 

@@ -310,7 +310,8 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> R
         if on_epoch is not None and on_epoch(trial.epoch, row):
             state = "stopped_early"
     summary = {**base, **(tracker.history[-1] if tracker.history else {}),
-               "best_val_acc": trial.best_val_acc, "best_epoch": trial.best_epoch}
+               "best_val_acc": trial.best_val_acc, "best_epoch": trial.best_epoch,
+               "train_time_sec": sum(row["epoch_time_sec"] for row in tracker.history)}
     if state != "killed":
         test_loss, test_acc, predicted = trial.evaluate(trial.data["test_x"],
                                                         trial.data["test_y"])

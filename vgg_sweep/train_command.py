@@ -6,6 +6,7 @@ them (`--lr=0.001 --autoaugment=True --activation=GELU`; `--batch-norm` works to
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -44,10 +45,12 @@ def config_options(command):
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @config_options
-@click.option("--sweep", default=None, help="sweep name: the run goes to RUNS_DIR/SWEEP/")
+@click.option("--sweep", default=None, help="sweep name: the run goes to RUNS_DIR/SWEEP/ "
+              "[default: $WANDB_SWEEP_ID, else adhoc]")
 @click.option("--runs_dir", "--runs-dir", default="runs", show_default=True,
               type=click.Path(file_okay=False), help="where run records are written")
-@click.option("--run_id", "--run-id", default=None, help="run id (default: a new random id)")
+@click.option("--run_id", "--run-id", default=None,
+              help="run id [default: $WANDB_RUN_ID, else a new random id]")
 @click.option("--name", default=None, help="display name of the run")
 @click.option("--resume", is_flag=True, help="continue RUN_ID from its last checkpoint")
 @click.option("--wandb_mode", "--wandb-mode", type=click.Choice(["online", "offline",
@@ -60,7 +63,10 @@ def train(sweep, runs_dir, run_id, name, resume, wandb_mode, **values):
     if resume and not run_id:
         raise click.UsageError("--resume needs --run_id=ID of the run to continue")
     config = make_config({key: value for key, value in values.items() if value is not None})
-    run_id = run_id or uuid.uuid4().hex[:8]
+    # Under `wandb agent` the run and sweep ids come from the environment: the record then
+    # sits in runs/<sweep id>/<run id>/, named like the W&B run.
+    run_id = run_id or os.environ.get("WANDB_RUN_ID") or uuid.uuid4().hex[:8]
+    sweep = sweep or os.environ.get("WANDB_SWEEP_ID")
     run_dir = Path(runs_dir) / (sweep or "adhoc") / run_id
     result = run_trial(config, run_dir, run_id=run_id, sweep=sweep, name=name, resume=resume,
                        show_progress=sys.stderr.isatty(), wandb_mode=wandb_mode)

@@ -1,0 +1,105 @@
+"""A trial that honours vgg_sweep.train's contract in milliseconds, for engine tests.
+
+In-process: `run_trial(config, run_dir, *, run_id, sweep, resume, on_epoch)`. As a program:
+`python fake_trial.py --key=value ... --sweep= --runs_dir= --run_id= [--resume]`, exit 0/1/2,
+SIGTERM or SIGINT -> state killed. val_acc rises each epoch towards a value set by lr and
+optimizer. `seed=13` crashes after epoch 1 of the first attempt (exit 3 / an exception) and
+succeeds when resumed. FAKE_EPOCH_SECONDS sets the time per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vgg_sweep.config import ConfigError, config_dict, make_config
+from vgg_sweep.record import read_record, write_record
+
+CRASH_SEED = 13
+
+
+@dataclass
+class Result:
+    state: str
+    summary: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    reason: str | None = None
+
+
+def final_accuracy(config) -> float:
+    bonus = {"Adam": 5.0, "SGD": 0.0}.get(config.optimizer, 2.0)
+    return 60.0 - 8.0 * abs(math.log10(config.lr) + 2.5) + bonus + config.seed % 7 * 0.01
+
+
+def run_trial(config, run_dir, *, run_id, sweep=None, resume=False, on_epoch=None,
+              should_stop=lambda: False, **_):
+    run_dir = Path(run_dir)
+    history = []
+    if resume:
+        try:
+            history = read_record(run_dir)["history"]
+        except ValueError:
+            history = []
+    record = {"id": run_id, "name": run_id, "sweep": sweep, "state": "running",
+              "config": config_dict(config), "summary": {}, "history": history}
+    state, stopped_early = "finished", False
+    for epoch in range(len(history) + 1, config.epochs + 1):
+        time.sleep(float(os.environ.get("FAKE_EPOCH_SECONDS", "0")))
+        if should_stop():
+            state = "killed"
+            break
+        row = {"epoch": epoch, "val_acc": final_accuracy(config) * epoch / config.epochs,
+               "train_loss": 1.0 / epoch}
+        history.append(row)
+        write_record(run_dir, {**record, "summary": row})
+        if config.seed == CRASH_SEED and not resume:
+            raise RuntimeError("fake crash after the first epoch of the first attempt")
+        if on_epoch is not None and on_epoch(epoch, row):
+            state, stopped_early = "killed", True
+            break
+    summary = {**(history[-1] if history else {}), "test_acc": final_accuracy(config),
+               "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    if stopped_early:
+        summary["stopped_early"] = True
+    write_record(run_dir, {**record, "state": state, "summary": summary})
+    return Result(state, summary, history)
+
+
+def always_crash(*args, **kwargs):
+    raise MemoryError("out of memory")
+
+
+def main(argv: list[str]) -> int:
+    options, values, resume = {}, {}, False
+    for arg in argv:
+        if arg == "--resume":
+            resume = True
+            continue
+        key, _, value = arg.removeprefix("--").partition("=")
+        (options if key in ("sweep", "runs_dir", "run_id") else values)[key] = value
+    try:
+        config = make_config(values)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    stop = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.append(True))
+    run_dir = Path(options["runs_dir"]) / options["sweep"] / options["run_id"]
+    try:
+        result = run_trial(config, run_dir, run_id=options["run_id"], sweep=options["sweep"],
+                           resume=resume, should_stop=lambda: bool(stop))
+    except RuntimeError as error:  # a crash, not a failed trial (exit 1)
+        print(error, flush=True)
+        os._exit(3)
+    print(f"{options['run_id']} {result.state}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

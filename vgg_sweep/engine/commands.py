@@ -1,0 +1,131 @@
+"""`vgg-sweep validate`, `vgg-sweep sweep` and `vgg-sweep agent`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vgg_sweep.engine.spec import SweepSpec, load_spec
+
+
+def parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--override")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _load(path: str, overrides: tuple[str, ...] = ()) -> SweepSpec:
+    spec = load_spec(path, parse_overrides(overrides))
+    for warning in spec.warnings:
+        click.echo(f"vgg-sweep: warning: {warning}", err=True)
+    return spec
+
+
+def space_summary(spec: SweepSpec) -> str:
+    """What the sweep will search, in one line."""
+    from vgg_sweep.engine.grid import grid_size, grid_values
+
+    parts = [f"method={spec.method}"]
+    swept = [p for p in spec.params.values() if p.kind != "constant"]
+    if spec.method == "grid":
+        sizes = [f"{p.name} x{len(grid_values(p.kind, p.args))}" for p in swept]
+        size = grid_size(spec)
+        parts.append(f"{size} grid point{'s' * (size != 1)} ({', '.join(sizes) or 'constants'})")
+    else:
+        parts.append("searching " + (", ".join(f"{p.name} ({p.kind})" for p in swept)
+                                     or "nothing"))
+    if spec.constants:
+        parts.append("fixed " + " ".join(f"{k}={v}" for k, v in spec.constants.items()))
+    if spec.metric:
+        parts.append(f"metric {spec.metric} ({spec.goal})")
+    if spec.hyperband:
+        bands = list(spec.hyperband.bands[:6])
+        parts.append(f"hyperband eta={spec.hyperband.eta:g} bands {bands}"
+                     + ("..." if len(spec.hyperband.bands) > 6 else ""))
+    if spec.run_cap:
+        parts.append(f"run_cap {spec.run_cap}")
+    return "; ".join(parts)
+
+
+@click.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+def validate(sweep_file):
+    """Check a W&B sweep YAML against W&B's schema and the trial config."""
+    spec = _load(sweep_file)
+    click.echo(f"OK {sweep_file}: sweep {spec.name!r}: {space_summary(spec)}")
+
+
+def _engine_options(command):
+    options = [
+        click.argument("sweep_file", type=click.Path(dir_okay=False)),
+        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="worker processes on this machine"),
+        click.option("--gpus", default=None, help="one worker per GPU, e.g. 0,1 (sets "
+                     "CUDA_VISIBLE_DEVICES per worker)"),
+        click.option("--count", type=click.IntRange(min=1), default=None,
+                     help="run at most this many trials in this invocation"),
+        click.option("--storage", default=None, help="postgresql://USER:PASS@HOST/DB for "
+                     "several machines [default: journal file RUNS_DIR/SWEEP/study.log]"),
+        click.option("--runs-dir", "--runs_dir", "runs_dir", default="runs",
+                     show_default=True, type=click.Path(file_okay=False),
+                     help="where run records go"),
+        click.option("--in-process", "in_process", is_flag=True,
+                     help="run trials inside the worker (no per-trial interpreter start)"),
+        click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="pin a parameter to a value, e.g. --override epochs=1"),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="seed of random and bayes search (kept by the study)"),
+        click.option("--heartbeat", type=click.FloatRange(min=0.1), default=10.0,
+                     show_default=True, help="seconds between lease renewals; a trial "
+                     "silent for 3x this is retried"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_process,
+         overrides, seed, heartbeat):
+    from vgg_sweep.engine.local import run_sweep
+
+    spec = _load(sweep_file, overrides)
+    gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
+    if gpu_list and workers != 1 and workers != len(gpu_list):
+        raise click.UsageError(f"--workers {workers} and --gpus {gpus}: one worker per GPU; "
+                               "drop --workers")
+    click.echo(f"sweep {spec.name!r}: {space_summary(spec)}")
+    summary = run_sweep(spec, storage=storage, runs_dir=Path(runs_dir), workers=workers,
+                        count=count, gpus=gpu_list, create=create, seed=seed,
+                        in_process=in_process, heartbeat=heartbeat)
+    counts = ", ".join(f"{summary.states.get(k, 0)} {k}" for k in
+                       ("finished", "pruned", "failed", "retried"))
+    click.echo(f"sweep {spec.name!r}: {counts}; records in {Path(runs_dir) / spec.name}")
+    if summary.best is not None:
+        attrs = summary.best.user_attrs
+        click.echo(f"best {spec.metric}={summary.best.value:.4g}: run {attrs.get('run_id')} "
+                   f"{attrs.get('params')}")
+    if summary.broken_workers:
+        click.echo(f"vgg-sweep: warning: {summary.broken_workers} worker(s) died with an "
+                   "error (see above); re-run to resume", err=True)
+    if summary.interrupted:
+        click.echo("interrupted: run the same command again to resume", err=True)
+        raise click.exceptions.Abort()
+
+
+@click.command()
+@_engine_options
+def sweep(**options):
+    """Create (or resume) a local sweep from a W&B sweep YAML and run it."""
+    _run(True, **options)
+
+
+@click.command()
+@_engine_options
+def agent(**options):
+    """Join a sweep started elsewhere (same YAML, same --storage) and run its trials."""
+    _run(False, **options)

@@ -1,0 +1,110 @@
+"""The local engine: create or join a study, start the workers, wait, summarise.
+
+`run_sweep` enqueues the planned points (once, whoever comes first), then spawns one worker
+process per `--workers` (or per GPU, each with its CUDA_VISIBLE_DEVICES) and shows a
+sweep-level progress bar when stderr is a terminal. Workers are spawned, not forked: a fork
+of a process holding storage connections and threads is unsafe, and spawned workers start
+without torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from vgg_sweep.engine import queue
+from vgg_sweep.engine.spec import SweepSpec
+from vgg_sweep.engine.storage import check_storage, default_journal, open_storage, quiet_optuna
+from vgg_sweep.engine.worker import Job, work
+
+
+@dataclasses.dataclass
+class SweepSummary:
+    name: str
+    states: dict[str, int]  # finished | pruned | failed | retried | waiting | running
+    best: optuna.trial.FrozenTrial | None
+    interrupted: bool = False
+    broken_workers: int = 0  # workers that died of an error (their trials are retried)
+
+
+def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = Path("runs"),
+              workers: int = 1, count: int | None = None, gpus: list[str] | None = None,
+              create: bool = True, seed: int = 0, **job_options) -> SweepSummary:
+    """Run (or join, `create=False`) the sweep until done, `count` trials, or Ctrl-C.
+
+    `job_options` go to `Job` (in_process, heartbeat, trial_fn, trial_command)."""
+    quiet_optuna()
+    workers = len(gpus) if gpus else workers
+    url = storage or default_journal(runs_dir, spec.name)
+    check_storage(url, workers)
+    study, created = queue.open_study(spec, open_storage(url), create=create, seed=seed)
+    planned = queue.fill_queue(study, spec, created)
+    job = Job(spec=spec, storage_url=url, runs_dir=Path(runs_dir), **job_options)
+    context = multiprocessing.get_context("spawn")
+    budget = context.Value("i", count) if count is not None else None
+    processes = [context.Process(target=work, name=f"w{index}",
+                                 args=(job, f"w{index}", budget,
+                                       gpus[index] if gpus else None))
+                 for index in range(workers)]
+    for process in processes:
+        process.start()
+    interrupted = _wait(processes, study, total=count or planned or spec.run_cap)
+    summary = summarise(study, spec, interrupted)
+    summary.broken_workers = sum(1 for p in processes if p.exitcode not in (0, None)
+                                 and not interrupted)
+    return summary
+
+
+def _wait(processes, study: optuna.Study, total: int | None) -> bool:
+    """Join the workers, updating the bar; Ctrl-C is passed on once and waited out."""
+    from tqdm import tqdm
+
+    interrupted = False
+    with tqdm(total=total, unit="trial", desc="sweep", disable=not sys.stderr.isatty(),
+              leave=False) as bar:
+        while any(p.is_alive() for p in processes):
+            try:
+                for process in processes:
+                    process.join(timeout=1.0)
+                bar.n = summarise(study, None).states.get("done", 0)
+                bar.refresh()
+            except KeyboardInterrupt:
+                interrupted = True
+                for process in processes:
+                    if process.is_alive():
+                        os.kill(process.pid, signal.SIGINT)
+                time.sleep(0.1)
+    return interrupted
+
+
+def summarise(study: optuna.Study, spec: SweepSpec | None, interrupted: bool = False,
+              ) -> SweepSummary:
+    """Counts per outcome (a retried failure counts as `retried`, not `failed`) and the best."""
+    trials = study.get_trials(deepcopy=False)
+    repeated = {t.user_attrs.get("retry_of") for t in trials}
+    states: Counter = Counter()
+    for t in trials:
+        if t.user_attrs.get("over_run_cap"):
+            continue
+        if t.state == TrialState.COMPLETE:
+            states["finished"] += 1
+        elif t.state == TrialState.PRUNED:
+            states["pruned"] += 1
+        elif t.state == TrialState.FAIL:
+            states["retried" if t.number in repeated else "failed"] += 1
+        else:
+            states[t.state.name.lower()] += 1
+    states["done"] = states["finished"] + states["pruned"] + states["failed"]
+    best = None
+    if spec is not None and spec.metric and states["finished"]:
+        best = study.best_trial
+    return SweepSummary(study.study_name, dict(states), best, interrupted)

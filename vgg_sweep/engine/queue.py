@@ -1,0 +1,251 @@
+"""The Optuna study as a work queue shared by workers on any number of machines.
+
+Why not `study.optimize` with a GridSampler: parallel workers then duplicate or lose grid
+points, and a crashed trial is never run again. Instead:
+
+- Planned points (a grid, or the `run_cap` draws of a random search) are enqueued once, by
+  whoever creates the study; a study user attribute `queued` marks the queue complete, so a
+  second starter never enqueues twice. Only swept values are enqueued: each worker adds its
+  own constants, so `--override data_dir=...` works per machine. Workers only claim WAITING
+  trials; the claim (WAITING -> RUNNING) is atomic in both the journal file and an RDB.
+- Bayes (and random without run_cap) asks Optuna for new trials while `run_cap` allows.
+- A running trial carries a lease (host, pid, time) renewed every few seconds. A lease whose
+  holder is a dead process on this host, or that is older than the grace period (another
+  host; the machines' clocks must agree well within it), marks the trial crashed. Optuna's
+  own heartbeat exists only for RDB storages; one lease works for both.
+- A crashed trial is failed and enqueued again once, with the same run id, and resumes from
+  its checkpoint; a Ctrl-C'd trial is enqueued again without using up its retry.
+
+Trial user attributes: `params` (the point), `point` (its index), `run_id`, `attempt`,
+`retry_of` (the trial this one repeats), `lease`, `state` and `reason` (the run's outcome).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+import optuna
+from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from vgg_sweep.engine.bayes import tpe_sampler
+from vgg_sweep.engine.distributions import draw_point, point_rng
+from vgg_sweep.engine.grid import grid_points
+from vgg_sweep.engine.hyperband import WandbHyperbandPruner
+from vgg_sweep.engine.spec import SweepSpec, fingerprint
+from vgg_sweep.errors import UserError
+
+MAX_RETRIES = 1
+QUEUE_WAIT = 30.0  # seconds a joiner waits for the creator to finish enqueueing
+
+
+# --- the study -----------------------------------------------------------------------------------
+
+def open_study(spec: SweepSpec, storage, *, create: bool, seed: int = 0,
+               ) -> tuple[optuna.Study, bool]:
+    """Create the study (True) or load it (False); refuse a study of a different search."""
+    pruner = (WandbHyperbandPruner(spec.hyperband, spec.goal) if spec.hyperband
+              else optuna.pruners.NopPruner())
+    if create:
+        try:
+            study = optuna.create_study(study_name=spec.name, storage=storage,
+                                        direction=spec.goal, sampler=tpe_sampler(seed),
+                                        pruner=pruner)
+        except DuplicatedStudyError:
+            pass
+        else:
+            study.set_user_attr("spec", fingerprint(spec))
+            study.set_user_attr("seed", seed)
+            return study, True
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=storage,
+                                  sampler=tpe_sampler(seed), pruner=pruner)
+    except KeyError:
+        raise UserError(f"no sweep {spec.name!r} in this storage yet; start it with "
+                        f"vgg-sweep sweep {spec.path}") from None
+    saved = _wait_for_attr(study, "spec")
+    if saved is not None and saved != _jsonable(fingerprint(spec)):
+        raise UserError(f"sweep {spec.name!r} already exists with another search space, "
+                        f"metric or method; set name: in {spec.path} to start a new sweep")
+    stored_seed = study.user_attrs.get("seed", seed)
+    study.sampler = tpe_sampler(stored_seed)
+    return study, False
+
+
+def study_seed(study: optuna.Study) -> int:
+    return study.user_attrs.get("seed", 0)
+
+
+def is_planned(spec: SweepSpec) -> bool:
+    return spec.method == "grid" or (spec.method == "random" and spec.run_cap is not None)
+
+
+def planned_points(spec: SweepSpec, seed: int) -> list[dict[str, Any]] | None:
+    """The points known before any result: a grid (capped by run_cap), or run_cap random
+    draws; None when the search adapts (bayes) or is unbounded (random, no run_cap)."""
+    if not is_planned(spec):
+        return None
+    if spec.method == "grid":
+        return grid_points(spec)[:spec.run_cap]
+    return [draw_point(spec, point_rng(seed, index)) for index in range(spec.run_cap)]
+
+
+def fill_queue(study: optuna.Study, spec: SweepSpec, created: bool) -> int | None:
+    """Enqueue the planned points once; returns their number (None: nothing planned)."""
+    points = planned_points(spec, study_seed(study))
+    if points is None:
+        return None
+    if not created and _wait_for_attr(study, "queued") is not None:
+        return len(points)
+    present = {t.user_attrs.get("point") for t in study.get_trials(deepcopy=False)}
+    for index, point in enumerate(points):
+        if index not in present:  # a creator that died mid-way left the rest to us
+            swept = {k: v for k, v in point.items() if k not in spec.constants}
+            study.enqueue_trial({}, user_attrs={"point": index, "params": swept, "attempt": 0})
+    study.set_user_attr("queued", len(points))
+    return len(points)
+
+
+def _wait_for_attr(study: optuna.Study, key: str) -> Any:
+    deadline = time.monotonic() + QUEUE_WAIT
+    while True:
+        value = study.user_attrs.get(key)
+        if value is not None or time.monotonic() > deadline:
+            return value
+        time.sleep(0.5)
+
+
+def _jsonable(value: Any) -> Any:
+    """A value as it comes back from storage (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+# --- claiming ------------------------------------------------------------------------------------
+
+def next_trial(study: optuna.Study, spec: SweepSpec, grace: float) -> optuna.Trial | None:
+    """The next trial this worker runs, or None when the sweep has nothing left for it."""
+    reclaim_stale(study, grace)
+    trial = claim_waiting(study)
+    if trial is not None or is_planned(spec):
+        return trial
+    if spec.run_cap is not None and len(fresh_trials(study)) >= spec.run_cap:
+        return None
+    trial = study.ask()
+    if spec.run_cap is not None and _rank(study, trial.number) > spec.run_cap:
+        trial.set_user_attr("over_run_cap", True)  # lost a race for the last slot
+        study.tell(trial, state=TrialState.FAIL)
+        return None
+    trial.set_user_attr("attempt", 0)
+    return trial
+
+
+def claim_waiting(study: optuna.Study) -> optuna.Trial | None:
+    """Atomically take the oldest WAITING trial (uses FrozenTrial._trial_id, as Optuna's own
+    `Study._pop_waiting_trial_id` does: the public API has no claim-only call)."""
+    storage = study._storage
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            if storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING):
+                return optuna.Trial(study, frozen._trial_id)
+        except UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def fresh_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials that count towards run_cap: not retries, not refused over the cap."""
+    return [t for t in study.get_trials(deepcopy=False)
+            if "retry_of" not in t.user_attrs and not t.user_attrs.get("over_run_cap")]
+
+
+def _rank(study: optuna.Study, number: int) -> int:
+    return sum(1 for t in fresh_trials(study) if t.number <= number)
+
+
+# --- leases and retries --------------------------------------------------------------------------
+
+def lease() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "beat": time.time()}
+
+
+class Heartbeat:
+    """Renews a running trial's lease from a background thread until stopped."""
+
+    def __init__(self, trial: optuna.Trial, interval: float):
+        self.trial, self.interval = trial, interval
+        self._stop = threading.Event()
+        trial.set_user_attr("lease", lease())
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.trial.set_user_attr("lease", lease())
+            except UpdateFinishedTrialError:  # reclaimed as stale by another worker
+                return
+            except Exception:  # a storage blip: the next beat tries again within the grace
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def is_stale(trial: FrozenTrial, grace: float) -> bool:
+    held = trial.user_attrs.get("lease")
+    if held is None:  # claimed, lease not yet written: judge by the claim time
+        started = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
+        return time.time() - started > grace
+    if held["host"] == socket.gethostname() and not _alive(held["pid"]):
+        return True
+    return time.time() - held["beat"] > grace
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reclaim_stale(study: optuna.Study, grace: float) -> None:
+    """Fail the running trials whose worker died, and enqueue their retry."""
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_stale(frozen, grace):
+            continue
+        try:
+            study._storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue  # another worker got there first
+        retry(study, frozen, interrupted=False)
+
+
+def retry(study: optuna.Study, frozen: FrozenTrial, *, interrupted: bool) -> bool:
+    """Enqueue the trial again with its run id (it resumes from its checkpoint)."""
+    attempt = frozen.user_attrs.get("attempt", 0)
+    if not interrupted:
+        if attempt >= MAX_RETRIES:
+            return False
+        attempt += 1
+    kept = {k: v for k, v in frozen.user_attrs.items()
+            if k not in ("lease", "state", "reason", "over_run_cap")}
+    study.enqueue_trial(frozen.params, user_attrs={**kept, "attempt": attempt,
+                                                   "retry_of": frozen.number})
+    return True
+
+
+def fail(study: optuna.Study, trial: optuna.Trial, *, requeue: bool, interrupted: bool,
+         ) -> None:
+    """Mark a trial failed; a crashed or interrupted one is enqueued again."""
+    study.tell(trial, state=TrialState.FAIL)
+    if requeue:
+        retry(study, study._storage.get_trial(trial._trial_id), interrupted=interrupted)

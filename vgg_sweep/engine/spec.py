@@ -1,0 +1,436 @@
+"""Load a W&B sweep YAML and validate it against W&B's schema and our TrialConfig.
+
+W&B's rules come from its open-source engine (`sweeps` 0.2.0, `config/schema.json`) and the
+client's `_validate_config_and_fill_distribution`: the top-level keys, the distribution kinds
+and their keys, how a distribution is inferred when omitted, min < max, grid only over finite
+kinds, hyperband keys. Ours come from `vgg_sweep.config`: every parameter is a TrialConfig
+field, every value passes `parse_value`, every range lies inside the field's bounds. The
+first problem found is raised as one `SpecError` line naming the file, the key and the fix,
+before any trial starts; things W&B accepts but that will surprise (a `1e-3` that YAML reads
+as a string) are returned as warnings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vgg_sweep import config as trial_config
+from vgg_sweep.config import ConfigError, describe_allowed, field_type, parse_value
+from vgg_sweep.errors import UserError
+
+TOP_LEVEL = ("program", "command", "method", "metric", "parameters", "early_terminate",
+             "run_cap", "name", "description", "project", "entity",
+             "apiVersion", "kind", "controller")  # the last three: W&B schema, ignored here
+METHODS = ("grid", "random", "bayes")
+GOALS = ("minimize", "maximize")
+METRIC_KEYS = ("name", "goal", "target", "impute")
+HYPERBAND_KEYS = ("type", "min_iter", "max_iter", "s", "eta", "strict")
+
+# W&B distribution -> (required keys, optional keys with W&B's defaults).
+KINDS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
+    "constant": (("value",), {}),
+    "categorical": (("values",), {}),
+    "categorical_w_probabilities": (("values", "probabilities"), {}),
+    "int_uniform": (("min", "max"), {}),
+    "uniform": (("min", "max"), {}),
+    "q_uniform": (("min", "max"), {"q": 1.0}),
+    "log_uniform": (("min", "max"), {}),
+    "log_uniform_values": (("min", "max"), {}),
+    "q_log_uniform": (("min", "max"), {"q": 1.0}),
+    "q_log_uniform_values": (("min", "max"), {"q": 1.0}),
+    "inv_log_uniform": (("min", "max"), {}),
+    "inv_log_uniform_values": (("min", "max"), {}),
+    "normal": ((), {"mu": 0.0, "sigma": 1.0}),
+    "q_normal": ((), {"mu": 0.0, "sigma": 1.0, "q": 1.0}),
+    "log_normal": ((), {"mu": 0.0, "sigma": 1.0}),
+    "q_log_normal": ((), {"mu": 0.0, "sigma": 1.0, "q": 1.0}),
+    "beta": ((), {"a": 1.0, "b": 1.0}),
+    "q_beta": ((), {"a": 1.0, "b": 1.0, "q": 1.0}),
+}
+FINITE_KINDS = ("constant", "categorical", "int_uniform", "q_uniform")  # W&B's grid kinds
+CHOICE_KINDS = ("constant", "categorical", "categorical_w_probabilities")
+# Unbounded distributions are checked on their central 1 - 2e-4 mass: a draw outside the
+# field's bounds is possible but rare, and fails that one trial with the reason.
+TAIL_Z = 3.719
+
+
+class SpecError(UserError):
+    """A sweep YAML problem: `file: key: what is wrong; what to write instead`."""
+
+    def __init__(self, path: Path | str, key: str, message: str):
+        super().__init__(f"{path}: {key}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Param:
+    """One swept TrialConfig field: its W&B distribution and that distribution's keys
+    (defaults filled in as W&B fills them)."""
+
+    name: str
+    kind: str
+    args: dict[str, Any]
+
+    @property
+    def finite(self) -> bool:
+        return self.kind in FINITE_KINDS
+
+
+@dataclass(frozen=True)
+class Hyperband:
+    """W&B's early_terminate: stop a run whose metric is not in the top 1/eta at a band."""
+
+    bands: tuple[int, ...]
+    eta: float
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    path: Path
+    name: str
+    method: str
+    params: dict[str, Param]  # in YAML order
+    metric: str | None = None
+    goal: str = "minimize"
+    hyperband: Hyperband | None = None
+    run_cap: int | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def constants(self) -> dict[str, Any]:
+        return {n: p.args["value"] for n, p in self.params.items() if p.kind == "constant"}
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+def load_spec(path: Path | str, overrides: dict[str, str] | None = None) -> SweepSpec:
+    """Read and validate a sweep YAML; `overrides` pin fields to constants (`epochs=1`)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise UserError(f"{path}: cannot read the sweep file ({error.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        hint = ""
+        if where and "${" in text.splitlines()[where.line]:
+            hint = ("; in a [...] list W&B macros need quotes: [\"${env}\", "
+                    "\"${interpreter}\", ...], or write one '- ${env}' item per line")
+        raise SpecError(path, "yaml", f"{problem}{line}{hint}") from None
+    spec = parse_spec(raw, path)
+    return with_overrides(spec, overrides) if overrides else spec
+
+
+def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
+    """Validate an already-loaded sweep config (a dict as `yaml.safe_load` returns it)."""
+    path = Path(path)
+    if not isinstance(raw, dict):
+        raise SpecError(path, "yaml", "a sweep file is a mapping with method: and parameters:")
+    for key in raw:
+        if key not in TOP_LEVEL:
+            raise SpecError(path, str(key), f"unknown top-level key{_did_you_mean(key, TOP_LEVEL)}"
+                            f"; W&B sweep keys: {', '.join(TOP_LEVEL[:11])}")
+    warnings: list[str] = []
+    method = raw.get("method")
+    if method not in METHODS:
+        raise SpecError(path, "method", f"{method!r} is not one of {', '.join(METHODS)}")
+    metric, goal = _metric(raw.get("metric"), path)
+    params = _parameters(raw.get("parameters"), method, path, warnings)
+    hyperband = _hyperband(raw.get("early_terminate"), path)
+    if method == "bayes" and metric is None:
+        raise SpecError(path, "metric", "method: bayes needs metric: {name: ..., goal: ...}")
+    if hyperband is not None and metric is None:
+        raise SpecError(path, "early_terminate", "hyperband needs metric: {name: ..., goal: ...}")
+    run_cap = raw.get("run_cap")
+    if run_cap is not None and (not _is_int(run_cap) or run_cap < 1):
+        raise SpecError(path, "run_cap", f"{run_cap!r} is not a positive integer")
+    _check_command(raw, path, warnings)
+    name = raw.get("name", path.stem)
+    if not isinstance(name, str) or not name.strip() or "/" in name or name in (".", ".."):
+        raise SpecError(path, "name", f"{name!r} cannot name a folder; write e.g. name: vgg6-lr")
+    return SweepSpec(path=path, name=name, method=method, params=params, metric=metric,
+                     goal=goal, hyperband=hyperband, run_cap=run_cap,
+                     warnings=tuple(warnings))
+
+
+def with_overrides(spec: SweepSpec, overrides: dict[str, str]) -> SweepSpec:
+    """Pin fields to constants (e.g. `epochs=1 dataset=synthetic` for a smoke run)."""
+    params = dict(spec.params)
+    for key, value in overrides.items():
+        try:
+            params[key] = Param(key, "constant", {"value": parse_value(key, value)})
+        except ConfigError as error:
+            raise UserError(f"--override {key}={value}: {error.message}") from None
+    return dataclasses.replace(spec, params=params)
+
+
+def fingerprint(spec: SweepSpec) -> dict[str, Any]:
+    """What a study must keep to be resumed: the search space, the metric, the method.
+    Constants may differ between runs and machines (`--override data_dir=...` on each)."""
+    return {"method": spec.method, "metric": spec.metric, "goal": spec.goal,
+            "params": {name: [p.kind, p.args] for name, p in spec.params.items()
+                       if p.kind != "constant"},
+            "hyperband": None if spec.hyperband is None else list(spec.hyperband.bands),
+            "run_cap": spec.run_cap}
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+def _metric(metric: Any, path: Path) -> tuple[str | None, str]:
+    if metric is None:
+        return None, "minimize"
+    if not isinstance(metric, dict) or not isinstance(metric.get("name"), str):
+        raise SpecError(path, "metric", "write metric: {name: val_acc, goal: maximize}")
+    for key in metric:
+        if key not in METRIC_KEYS:
+            raise SpecError(path, f"metric.{key}", f"unknown key; metric keys: "
+                            f"{', '.join(METRIC_KEYS)}")
+    goal = metric.get("goal", "minimize")  # W&B's default
+    if goal not in GOALS:
+        raise SpecError(path, "metric.goal", f"{goal!r} is not minimize or maximize")
+    return metric["name"], goal
+
+
+def _hyperband(section: Any, path: Path) -> Hyperband | None:
+    """Bands exactly as W&B's `hyperband_stopping.py` computes them."""
+    if section is None:
+        return None
+    key = "early_terminate"
+    if not isinstance(section, dict) or section.get("type") != "hyperband":
+        raise SpecError(path, f"{key}.type", "the only W&B early_terminate type is hyperband")
+    for name in section:
+        if name not in HYPERBAND_KEYS:
+            raise SpecError(path, f"{key}.{name}", f"unknown key; hyperband keys: "
+                            f"{', '.join(HYPERBAND_KEYS)}")
+    eta = section.get("eta", 3)
+    if not _is_number(eta) or eta <= 1:
+        raise SpecError(path, f"{key}.eta", f"{eta!r} must be a number > 1 (W&B default 3)")
+    strict = section.get("strict", False)
+    if not isinstance(strict, bool):
+        raise SpecError(path, f"{key}.strict", f"{strict!r} must be true or false")
+    if "max_iter" in section:
+        max_iter, s = section["max_iter"], section.get("s")
+        if not _is_int(max_iter) or max_iter < 1:
+            raise SpecError(path, f"{key}.max_iter", f"{max_iter!r} is not a positive integer")
+        if not _is_int(s) or s < 1:
+            raise SpecError(path, f"{key}.s", "max_iter needs s: the number of bands, e.g. 2")
+        bands, band = [], max_iter
+        for _ in range(s):
+            band /= eta
+            if band < 1:
+                break
+            bands.append(int(band))
+        bands.sort()
+    elif "min_iter" in section:
+        min_iter = section["min_iter"]
+        if not _is_int(min_iter) or min_iter < 1:
+            raise SpecError(path, f"{key}.min_iter", f"{min_iter!r} is not a positive integer")
+        bands, band = [], min_iter
+        for _ in range(100):  # W&B's count; later bands are never reached
+            bands.append(int(band))
+            band *= eta
+    else:
+        raise SpecError(path, key, "hyperband needs min_iter, or max_iter and s")
+    if not bands:
+        raise SpecError(path, key, "no band left: raise max_iter or lower eta")
+    return Hyperband(tuple(bands), float(eta), strict)
+
+
+def _check_command(raw: dict, path: Path, warnings: list[str]) -> None:
+    command = raw.get("command")
+    if command is None:
+        return
+    if not isinstance(command, list) or not all(isinstance(c, str | int) for c in command):
+        raise SpecError(path, "command", "write a list, e.g. [${env}, ${interpreter}, -m, "
+                        "vgg_sweep, train, ${args}]")
+    if "${args}" not in command:
+        warnings.append(f"{path}: command: no ${{args}}: a W&B agent then passes the "
+                        "parameters only through wandb.config")
+
+
+def _parameters(section: Any, method: str, path: Path, warnings: list[str]) -> dict[str, Param]:
+    if not isinstance(section, dict) or not section:
+        raise SpecError(path, "parameters", "write at least one parameter, e.g. "
+                        "parameters: {lr: {values: [0.1, 0.01]}}")
+    params = {}
+    for name, body in section.items():
+        params[name] = _parameter(str(name), body, path, warnings)
+        if method == "grid" and not params[name].finite:
+            raise SpecError(path, f"parameters.{name}", f"{params[name].kind} is not allowed "
+                            "with method: grid; use values: [...], int_uniform or q_uniform")
+    return params
+
+
+def _parameter(name: str, body: Any, path: Path, warnings: list[str]) -> Param:
+    key = f"parameters.{name}"
+    if name not in trial_config.FIELDS:
+        raise SpecError(path, key, "not a TrialConfig field"
+                        f"{_did_you_mean(name, trial_config.FIELDS)}; see vgg-sweep train --help")
+    if not isinstance(body, dict):
+        raise SpecError(path, key, f"write {name}: {{value: {body!r}}} or {{values: [...]}}")
+    if "parameters" in body:
+        raise SpecError(path, key, "nested parameters: reach the trainer as one dict; "
+                        "TrialConfig is flat: move each nested parameter to the top level")
+    kind = body.get("distribution") or _infer_kind(name, body, path)
+    if kind == "categorical" and "probabilities" in body:
+        kind = "categorical_w_probabilities"
+    if kind not in KINDS:
+        raise SpecError(path, f"{key}.distribution", f"{kind!r} is not a W&B distribution"
+                        f"{_did_you_mean(str(kind), KINDS)}")
+    required, defaults = KINDS[kind]
+    for arg in body:
+        if arg != "distribution" and arg not in required and arg not in defaults:
+            allowed = ", ".join((*required, *defaults)) or "none"
+            raise SpecError(path, f"{key}.{arg}", f"not a key of {kind} (its keys: {allowed})")
+    for arg in required:
+        if arg not in body:
+            raise SpecError(path, f"{key}.{arg}", f"{kind} needs {' and '.join(required)}")
+    args = {**defaults, **{k: v for k, v in body.items() if k != "distribution"}}
+    if kind in CHOICE_KINDS:
+        _check_choices(name, kind, args, path, warnings)
+    else:
+        _check_numeric(name, kind, args, path)
+    return Param(name, kind, args)
+
+
+def _infer_kind(name: str, body: dict, path: Path) -> str:
+    """W&B's inference: values -> categorical, value -> constant, min/max by their type."""
+    if "values" in body:
+        return "categorical"
+    if "value" in body:
+        return "constant"
+    if "min" in body and "max" in body:
+        low, high = body["min"], body["max"]
+        for bound in ("min", "max"):
+            _require_number(body[bound], f"parameters.{name}.{bound}", path)
+        if _is_int(low) and _is_int(high):
+            return "int_uniform"
+        if isinstance(low, float) and isinstance(high, float):
+            return "uniform"
+        raise SpecError(path, f"parameters.{name}", f"min {low!r} and max {high!r} mix an "
+                        "integer and a float, which W&B rejects as ambiguous; write both as "
+                        "floats (0.0) or add distribution:")
+    raise SpecError(path, f"parameters.{name}", "no distribution: write value:, values:, "
+                    "min: and max:, or distribution:")
+
+
+def _check_choices(name: str, kind: str, args: dict, path: Path, warnings: list[str]) -> None:
+    key = f"parameters.{name}"
+    values = [args["value"]] if kind == "constant" else args["values"]
+    if kind != "constant" and (not isinstance(values, list) or not values):
+        raise SpecError(path, f"{key}.values", "write a non-empty list, e.g. values: [1, 2]")
+    for value in values:
+        try:
+            parse_value(name, value)
+        except ConfigError:
+            raise SpecError(path, key, f"{value!r} is not {describe_allowed(name)}") from None
+        if isinstance(value, str) and field_type(name) in (int, float):
+            warnings.append(f"{path}: {key}: {value!r} is a string to YAML, and W&B will log "
+                            f"it as text; write {float(value)!r} or !!float {value}")
+    if kind == "categorical_w_probabilities":
+        probabilities = args["probabilities"]
+        if (not isinstance(probabilities, list) or len(probabilities) != len(values)
+                or not all(_is_number(p) and p >= 0 for p in probabilities)):
+            raise SpecError(path, f"{key}.probabilities", f"write {len(values)} numbers >= 0, "
+                            "one per value")
+        if not math.isclose(sum(probabilities), 1.0, abs_tol=1e-8):
+            raise SpecError(path, f"{key}.probabilities", f"they sum to {sum(probabilities):g}, "
+                            "not 1")
+
+
+def _check_numeric(name: str, kind: str, args: dict, path: Path) -> None:
+    key = f"parameters.{name}"
+    kind_of_field = field_type(name)
+    if kind_of_field not in (int, float):
+        raise SpecError(path, key, f"{kind} draws numbers but {name} takes "
+                        f"{describe_allowed(name)}; write values: [...]")
+    for arg, value in args.items():
+        _require_number(value, f"{key}.{arg}", path)
+    if kind == "int_uniform" and not (_is_int(args["min"]) and _is_int(args["max"])):
+        raise SpecError(path, key, "int_uniform needs integer min and max")
+    if "min" in args and args["min"] >= args["max"]:
+        raise SpecError(path, key, f"min {args['min']!r} is not less than max {args['max']!r}")
+    if "min" in args and kind.endswith("_values") and args["min"] <= 0:
+        raise SpecError(path, f"{key}.min", f"{kind} needs min > 0 (values, not exponents)")
+    for arg in ("q", "sigma", "a", "b"):
+        if arg in args and (args[arg] <= 0 if arg == "q" else args[arg] < 0):
+            raise SpecError(path, f"{key}.{arg}", f"{args[arg]!r} must be positive")
+    integral = kind == "int_uniform" or ("q" in args and float(args["q"]).is_integer())
+    if kind_of_field is int and not integral:
+        raise SpecError(path, key, f"{name} is an integer but {kind} draws fractions; use "
+                        "int_uniform, or a q_ distribution with an integer q")
+    low, high = support(Param(name, kind, args))
+    try:
+        for bound in (low, high):
+            parse_value(name, bound)
+    except ConfigError:
+        raise SpecError(path, key, f"{kind} draws from [{low:g}, {high:g}] but {name} takes "
+                        f"{describe_allowed(name)}") from None
+
+
+def support(param: Param) -> tuple[float, float]:
+    """The range a numeric distribution draws from (central mass for unbounded ones)."""
+    args, kind = param.args, param.kind
+    base = kind.removeprefix("q_")
+    if base in ("int_uniform", "uniform", "log_uniform_values", "inv_log_uniform_values"):
+        low, high = args["min"], args["max"]
+    elif base == "log_uniform":
+        low, high = math.exp(args["min"]), math.exp(args["max"])
+    elif base == "inv_log_uniform":
+        low, high = math.exp(-args["max"]), math.exp(-args["min"])
+    elif base == "normal":
+        low, high = (args["mu"] - TAIL_Z * args["sigma"], args["mu"] + TAIL_Z * args["sigma"])
+    elif base == "log_normal":
+        low, high = (math.exp(args["mu"] - TAIL_Z * args["sigma"]),
+                     math.exp(args["mu"] + TAIL_Z * args["sigma"]))
+    else:  # beta; scipy comes with scikit-learn, and only beta sweeps pay for its import
+        from scipy.stats import beta
+
+        tail = 1e-4  # the mass outside +-TAIL_Z sigma of a normal, for the same reason
+        low, high = (float(beta.ppf(tail, args["a"], args["b"])),
+                     float(beta.ppf(1 - tail, args["a"], args["b"])))
+    if "q" in args:
+        q = args["q"]
+        low, high = round(low / q) * q, round(high / q) * q
+    return low, high
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _require_number(value: Any, key: str, path: Path) -> None:
+    if _is_number(value) and math.isfinite(value):
+        return
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            raise SpecError(path, key, f"YAML reads {value!r} as a string, which W&B rejects "
+                            f"here; write {number!r} or !!float {value}")
+    raise SpecError(path, key, f"{value!r} is not a number")
+
+
+def _did_you_mean(word: Any, candidates) -> str:
+    close = difflib.get_close_matches(str(word), list(candidates), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""

@@ -1,0 +1,214 @@
+"""One worker: claim a trial, run it, report it, until the sweep has nothing left.
+
+Each worker process opens its own storage connection and loads the study; several workers
+(on one machine or many) share nothing else. Ctrl-C or SIGTERM sets a flag: the running trial
+stops at the end of its batch, is enqueued again, and the worker exits; re-running the same
+command resumes the sweep.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import Any
+
+import click
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState
+
+from vgg_sweep.config import ConfigError, make_config
+from vgg_sweep.engine import queue
+from vgg_sweep.engine.bayes import suggest_point
+from vgg_sweep.engine.distributions import draw_point, point_rng
+from vgg_sweep.engine.runner import TRAIN_COMMAND, Outcome, run_in_process, run_subprocess
+from vgg_sweep.engine.spec import SweepSpec
+from vgg_sweep.engine.storage import open_storage, quiet_optuna
+from vgg_sweep.record import read_record
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker of a sweep needs (picklable: workers are spawned processes)."""
+
+    spec: SweepSpec
+    storage_url: str
+    runs_dir: Path
+    in_process: bool = False
+    heartbeat: float = 10.0
+    trial_fn: Callable | None = None  # in-process trial; default vgg_sweep.train.run_trial
+    trial_command: tuple[str, ...] = TRAIN_COMMAND  # subprocess trial
+
+    @property
+    def grace(self) -> float:
+        return 3 * self.heartbeat
+
+
+class _Stop:
+    """SIGINT/SIGTERM: finish the current trial's batch, then leave."""
+
+    def __init__(self):
+        self.raised = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self)
+
+    def __call__(self, *_):
+        self.raised = True
+
+
+def work(job: Job, label: str, budget: Synchronized | None = None, gpu: str | None = None,
+         ) -> None:
+    """The worker loop; `budget` is the trial count left to all workers (--count)."""
+    stop = _Stop()
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    quiet_optuna()
+    study, _ = queue.open_study(job.spec, open_storage(job.storage_url), create=False)
+    while not stop.raised and _take(budget):
+        trial = queue.next_trial(study, job.spec, job.grace)
+        if trial is None:
+            _give_back(budget)
+            return
+        outcome = run_one(job, study, trial, stop)
+        click.echo(f"[{label}] {describe(job.spec, trial, outcome)}")
+        if outcome.interrupted:
+            return
+
+
+def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: _Stop) -> Outcome:
+    """Run a claimed trial under a lease and tell the study how it ended."""
+    spec = job.spec
+    heartbeat = queue.Heartbeat(trial, job.heartbeat)
+    try:
+        params = _params(spec, study, trial)
+        run_id = trial.user_attrs.get("run_id") or uuid.uuid4().hex[:8]
+        trial.set_user_attr("run_id", run_id)
+        trial.set_user_attr("params", params)
+        outcome = _execute(job, trial, params, run_id, stop)
+        trial.set_user_attr("state", outcome.state)
+        if outcome.reason:
+            trial.set_user_attr("reason", outcome.reason[:500])
+    finally:
+        heartbeat.stop()
+    try:
+        _tell(study, trial, spec, outcome)
+    except UpdateFinishedTrialError:  # this worker was silent past the grace period
+        outcome.reason = "reclaimed as stale by another worker, which runs it again"
+    return outcome
+
+
+def _params(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial) -> dict[str, Any]:
+    """The trial's point; constants always come from this worker's spec (its overrides)."""
+    if spec.method == "bayes":  # a retry gets its enqueued values back from Optuna
+        return suggest_point(trial, spec)
+    if "params" in trial.user_attrs:
+        return {**trial.user_attrs["params"], **spec.constants}
+    return draw_point(spec, point_rng(queue.study_seed(study), trial.number))
+
+
+def _execute(job: Job, trial: optuna.Trial, params: dict, run_id: str, stop: _Stop,
+             ) -> Outcome:
+    spec = job.spec
+    try:
+        config = make_config(params)
+    except ConfigError as error:  # a draw of an unbounded distribution left the field's range
+        return Outcome("failed", reason=str(error))
+    run_dir = Path(job.runs_dir) / spec.name / run_id
+    resume = "retry_of" in trial.user_attrs
+
+    def on_epoch(epoch: int, row: dict[str, Any]) -> bool:
+        return _report(trial, spec, epoch, row) and trial.should_prune()
+
+    if job.in_process:
+        if resume:  # the trial calls on_epoch for new epochs only; the pruner needs them all
+            for epoch, row in enumerate(_past_history(run_dir), start=1):
+                _report(trial, spec, epoch, row)
+        trial_fn = job.trial_fn or _default_trial_fn()
+        return run_in_process(trial_fn, config, run_dir, run_id=run_id, sweep=spec.name,
+                              resume=resume, on_epoch=on_epoch)
+    return run_subprocess(job.trial_command, params, run_dir, runs_dir=Path(job.runs_dir),
+                          run_id=run_id, sweep=spec.name, resume=resume, on_epoch=on_epoch,
+                          should_stop=lambda: stop.raised)
+
+
+def _report(trial: optuna.Trial, spec: SweepSpec, epoch: int, row: dict[str, Any]) -> bool:
+    """Report the epoch's metric to Optuna; True when hyperband should now be asked."""
+    value = row.get(spec.metric) if spec.metric else None
+    if isinstance(value, int | float) and math.isfinite(value):
+        trial.report(float(value), epoch)
+        return spec.hyperband is not None
+    return False
+
+
+def _past_history(run_dir: Path) -> list[dict[str, Any]]:
+    try:
+        return read_record(run_dir).get("history") or []
+    except ValueError:
+        return []
+
+
+def _default_trial_fn() -> Callable:
+    from vgg_sweep.train import run_trial
+
+    return run_trial
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, spec: SweepSpec, outcome: Outcome) -> None:
+    if outcome.state == "finished":
+        value = objective(spec, outcome)
+        if value is not None:
+            study.tell(trial, value)
+            return
+        trial.set_user_attr("reason", f"metric {spec.metric!r} missing from the run's summary")
+    if outcome.stopped_early:
+        study.tell(trial, state=TrialState.PRUNED)
+        return
+    queue.fail(study, trial, requeue=outcome.interrupted or outcome.state == "crashed",
+               interrupted=outcome.interrupted)
+
+
+def objective(spec: SweepSpec, outcome: Outcome) -> float | None:
+    """The metric from the summary (else the last epoch); 0 when the YAML names no metric."""
+    if spec.metric is None:
+        return 0.0
+    value = outcome.summary.get(spec.metric)
+    if value is None and outcome.history:
+        value = outcome.history[-1].get(spec.metric)
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def describe(spec: SweepSpec, trial: optuna.Trial, outcome: Outcome) -> str:
+    """One progress line: trial, run id, swept values, metric, state."""
+    params = trial.user_attrs.get("params", {})
+    swept = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in params.items() if k not in spec.constants)
+    value = objective(spec, outcome) if spec.metric else None
+    metric = f" {spec.metric}={value:.4g}" if value is not None else ""
+    state = "pruned" if outcome.stopped_early else outcome.state
+    reason = f" ({outcome.reason})" if outcome.reason and state != "pruned" else ""
+    return (f"trial {trial.number} {trial.user_attrs.get('run_id')} {swept}:{metric} "
+            f"{state}{reason}")
+
+
+def _take(budget: Synchronized | None) -> bool:
+    if budget is None:
+        return True
+    with budget.get_lock():
+        if budget.value <= 0:
+            return False
+        budget.value -= 1
+        return True
+
+
+def _give_back(budget: Synchronized | None) -> None:
+    if budget is not None:
+        with budget.get_lock():
+            budget.value += 1

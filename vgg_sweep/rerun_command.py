@@ -1,0 +1,109 @@
+"""`vgg-sweep rerun-best`: is the sweep's best configuration reproducible?
+
+Finds the best run of SOURCE (analysis side), re-trains its configuration with N new seeds
+as a local grid sweep over `seed` (engine side: resumable, parallel, one record per run),
+then asks the analysis side for the verdict and writes it where the report reads it.
+This command needs both sides, so it lives here, in the CLI layer (DESIGN.md section 7).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+from vgg_sweep.config import FIELDS, ConfigError, parse_value
+from vgg_sweep.errors import UserError
+
+
+def best_config(best) -> dict:
+    """The TrialConfig part of the best run's row: missing values and foreign keys dropped.
+
+    A value our trainer does not accept (from a W&B export of another trainer) is an error:
+    re-running something else than the sweep's best would make the verdict meaningless."""
+    config = {}
+    for key, value in best.items():
+        if key not in FIELDS or key == "seed" or value is None:
+            continue
+        if isinstance(value, float) and math.isnan(value):
+            continue
+        try:
+            config[key] = parse_value(key, value)
+        except ConfigError as error:
+            raise UserError(f"the best run's config cannot be re-run: {error}") from None
+    return config
+
+
+def rerun_spec_dict(name: str, config: dict, seeds: list[int], metric: str, goal: str) -> dict:
+    """A W&B grid sweep that varies only the seed: what `wandb sweep` would accept too."""
+    parameters = {key: {"value": value} for key, value in config.items()}
+    parameters["seed"] = {"values": seeds}
+    return {"name": name, "method": "grid",
+            "metric": {"name": metric, "goal": "maximize" if goal == "max" else "minimize"},
+            "command": ["${env}", "${interpreter}", "-m", "vgg_sweep", "train", "${args}"],
+            "parameters": parameters}
+
+
+@click.command("rerun-best")
+@click.argument("source")
+@click.option("--seeds", type=click.IntRange(min=2), default=3, show_default=True,
+              help="how many new seeds to train the best configuration with")
+@click.option("--metric", help="metric column (default: the first of val_acc, best_val_acc, "
+              "test_acc)")
+@click.option("--goal", type=click.Choice(["max", "min"]), help="default: min for losses")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              help="report directory that receives rerun.json (default: "
+              "reports/<source name>)")
+@click.option("--runs-dir", "--runs_dir", "runs_dir", default="runs", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="where re-runs go")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--in-process", "in_process", is_flag=True,
+              help="train inside the worker (no per-trial interpreter start)")
+@click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="change a parameter of the re-runs, e.g. --override data_dir=data")
+def rerun_best(source, seeds, metric, goal, output, runs_dir, workers, in_process, overrides):
+    """Re-train the best configuration of SOURCE with new seeds; report mean +- std and
+    whether the sweep's best lies inside that spread."""
+    from analysis.report import ReportOptions, build_report
+    from analysis.rerun import RERUN_FILE, rerun_verdict
+    from analysis.runs import choose_metric, default_goal
+    from analysis.sources import load_source
+    from analysis.stats import best_run, included_runs
+    from vgg_sweep.engine.commands import parse_overrides
+    from vgg_sweep.engine.local import run_sweep
+    from vgg_sweep.engine.spec import parse_spec, with_overrides
+
+    table = load_source(source, metric=metric)
+    metric = choose_metric(table, metric)
+    goal = goal or default_goal(metric)
+    analysed, _ = included_runs(table, ("finished",))
+    best = best_run(analysed, metric, goal)
+    if best is None:
+        raise UserError(f"no finished run of {source} has a value of {metric}")
+    base_seed = int(best["seed"]) if "seed" in best and best["seed"] == best["seed"] else 0
+    seed_list = [base_seed + 1000 * (index + 1) for index in range(seeds)]
+    name = f"{Path(source.rstrip('/')).stem or 'sweep'}_rerun"
+    spec = parse_spec(rerun_spec_dict(name, best_config(best), seed_list, metric, goal),
+                      f"rerun of {source}")
+    spec = with_overrides(spec, parse_overrides(overrides))
+    click.echo(f"re-running {best['name']} ({metric}={best[metric]:.4g}) with seeds "
+               f"{seed_list}")
+    run_sweep(spec, runs_dir=runs_dir, workers=workers, create=True, in_process=in_process)
+
+    reruns = load_source(str(runs_dir / name), metric=metric)
+    done, _ = included_runs(reruns, ("finished",))
+    done = done[done["seed"].isin(seed_list)]
+    values = [float(v) for v in done[metric]]
+    verdict = rerun_verdict(float(best[metric]), values)
+    output = output or Path("reports") / (Path(source.rstrip("/")).stem or "sweep")
+    output.mkdir(parents=True, exist_ok=True)
+    (output / RERUN_FILE).write_text(json.dumps(
+        {"metric": metric, "values": values, "seeds": [int(s) for s in done["seed"]],
+         "best_run": str(best["name"]), **verdict}, indent=1))
+    build_report(table, output, ReportOptions(metric=metric, goal=goal,
+                                              rerun=output / RERUN_FILE))
+    click.echo(f"{metric}: {verdict['mean']:.4g} +- {verdict['std']:.2g} over "
+               f"{verdict['runs']} seeds; {verdict['verdict']}")
+    click.echo(f"wrote {output / RERUN_FILE} and {output / 'report.html'}")
