@@ -94,7 +94,7 @@ def rerun_best(source, seeds, metric, goal, output, runs_dir, workers, in_proces
 
     reruns = load_source(str(runs_dir / name), metric=metric)
     done, _ = included_runs(reruns, ("finished",))
-    done = done[done["seed"].isin(seed_list)]
+    done = done[done["seed"].isin(seed_list)].sort_values("seed")
     values = [float(v) for v in done[metric]]
     verdict = rerun_verdict(float(best[metric]), values)
     output = output or Path("reports") / (Path(source.rstrip("/")).stem or "sweep")

@@ -96,9 +96,10 @@ def test_wandb_agent_runs_a_real_trial_with_its_params(agent_env):
     assert process.wait(timeout=300) == 0
     param_file = Path(os.environ["WANDB_SWEEP_PARAM_PATH"])
     assert yaml.safe_load(param_file.read_text())["lr"] == {"value": 0.01}
-    record_dir, = (agent_env / "runs" / "adhoc").iterdir()
-    record = read_record(record_dir)
+    # The record sits where the agent's ids say: runs/<WANDB_SWEEP_ID>/<WANDB_RUN_ID>/.
+    record = read_record(agent_env / "runs" / "abc123" / "run1")
     assert record["state"] == "finished"
+    assert (record["id"], record["sweep"]) == ("run1", "abc123")
     for key, value in AGENT_PARAMS.items():
         assert record["config"][key] == value, key
 
@@ -115,6 +116,6 @@ def test_params_arrive_through_wandb_config_alone(agent_env):
     done = subprocess.run([sys.executable, "-m", "vgg_sweep", "train", *args, "--run_id=r2"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    record = read_record(agent_env / "runs" / "adhoc" / "r2")
+    record = read_record(agent_env / "runs" / "abc123" / "r2")
     assert (record["config"]["lr"], record["config"]["optimizer"]) == (0.02, "SGD")
     assert record["config"]["batch_norm"] is False

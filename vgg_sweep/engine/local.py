@@ -51,9 +51,11 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
     job = Job(spec=spec, storage_url=url, runs_dir=Path(runs_dir), **job_options)
     context = multiprocessing.get_context("spawn")
     budget = context.Value("i", count) if count is not None else None
+    # CPU workers share the cores: N workers each using every core would thrash.
+    threads = None if gpus else max(1, (os.cpu_count() or 1) // workers)
     processes = [context.Process(target=work, name=f"w{index}",
                                  args=(job, f"w{index}", budget,
-                                       gpus[index] if gpus else None))
+                                       gpus[index] if gpus else None, threads))
                  for index in range(workers)]
     for process in processes:
         process.start()

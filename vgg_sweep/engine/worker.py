@@ -63,11 +63,15 @@ class _Stop:
 
 
 def work(job: Job, label: str, budget: Synchronized | None = None, gpu: str | None = None,
-         ) -> None:
-    """The worker loop; `budget` is the trial count left to all workers (--count)."""
+         threads: int | None = None) -> None:
+    """The worker loop; `budget` is the trial count left to all workers (--count);
+    `threads` caps the CPU threads of its trials (set before torch is imported, and
+    inherited by trial subprocesses)."""
     stop = _Stop()
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
     quiet_optuna()
     study, _ = queue.open_study(job.spec, open_storage(job.storage_url), create=False)
     while not stop.raised and _take(budget):
