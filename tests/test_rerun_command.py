@@ -41,3 +41,13 @@ def test_rerun_best_end_to_end(tmp_path, capsys):
     assert ("reproduced" in rerun["verdict"]) and "rerun" in (out_dir / "report.md").read_text(
         ).lower()
     assert f"{rerun['mean']:.4g}" in output
+    # The report on runs the local engine produced has every section and every plot.
+    markdown = (out_dir / "report.md").read_text()
+    for heading in ("Overview", "Best configuration", "Group statistics", "Lints", "Plots",
+                    "Re-run of the best configuration"):
+        assert f"## {heading}" in markdown
+    for plot in ("parallel_coordinates", "metric_vs_step", "curves", "importance",
+                 "expected_best", "heatmap_optimizer__activation"):
+        assert (out_dir / f"{plot}.png").stat().st_size > 0, plot
+    html = (out_dir / "report.html").read_text()
+    assert "<img" in html and 'src="http' not in html
