@@ -91,8 +91,11 @@ def analysis_plan(table: RunTable, options: ReportOptions):
 
 def build_report(table: RunTable, out_dir: Path, options: ReportOptions) -> list[Section]:
     """Write the report directory for `table`; returns its sections."""
-    prepare_output(out_dir)
     metric, goal, analysed, left_out, params, multi = analysis_plan(table, options)
+    rerun_path = options.rerun or out_dir / RERUN_FILE
+    if Path(rerun_path).is_file():
+        read_rerun(rerun_path)  # a bad file fails here, before anything is written
+    prepare_output(out_dir)
     write_csv_export(table, out_dir / "runs.csv")
     one_way = one_way_stats(analysed, params, metric, goal, left_out)
     one_way.to_csv(out_dir / "group_stats.csv", index=False)
@@ -108,7 +111,7 @@ def build_report(table: RunTable, out_dir: Path, options: ReportOptions) -> list
         _lint_section(findings),
         _plot_section(table, analysed, params, metric, goal, importance, options.top_k,
                       out_dir),
-        _rerun_section(best, metric, options.rerun or out_dir / RERUN_FILE),
+        _rerun_section(best, metric, rerun_path),
     ]
     (out_dir / "report.md").write_text(render_markdown(sections, table.source))
     (out_dir / "report.html").write_text(render_html(sections, table.source))

@@ -109,14 +109,17 @@ def load_runs_dir(root: Path) -> RunTable:
         raise UserError(f"{root}: none of the {skipped} run records could be read")
 
     def history(label) -> pd.DataFrame | None:
-        """The history of the run: history.csv, else the history list in record.json."""
-        run_dir = dirs[label]
+        """The history of the run: history.csv, else (missing, unreadable, or shorter: cut
+        off) the history list in record.json."""
+        run_dir, rows = dirs[label], records[label].get("history") or []
         if (run_dir / HISTORY_FILE).is_file():
             try:
-                return pd.read_csv(run_dir / HISTORY_FILE)
-            except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError):
-                pass
-        rows = records[label].get("history") or []
+                frame = pd.read_csv(run_dir / HISTORY_FILE)
+            except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError,
+                    UnicodeDecodeError):
+                frame = None
+            if frame is not None and len(frame) >= len(rows):
+                return frame
         return pd.DataFrame(rows) if rows else None
 
     return table_from_records(records, str(root), skipped=skipped, history_loader=history)

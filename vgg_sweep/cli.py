@@ -56,14 +56,19 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("vgg-sweep: interrupted", err=True)
         return 130
     except click.ClickException as error:
-        click.echo(f"vgg-sweep: error: {error.format_message()}", err=True)
+        click.echo(f"vgg-sweep: error: {_one_line(error.format_message())}", err=True)
         return 2
     except UserError as error:
-        click.echo(f"vgg-sweep: error: {error}", err=True)
+        click.echo(f"vgg-sweep: error: {_one_line(str(error))}", err=True)
         return 2
     except click.exceptions.Exit as done:
         return done.exit_code
     return 0
+
+
+def _one_line(message: str) -> str:
+    """A message quoting another error (a parser's, a driver's) may span lines: join them."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 if __name__ == "__main__":

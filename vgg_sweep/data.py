@@ -66,11 +66,28 @@ def _cifar_folder(data_dir: Path) -> Path | None:
     return None
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """CIFAR-10 batches hold numpy arrays, lists and bytes: any other global is refused, so
+    a tampered file cannot run code as a plain `pickle.load` would let it."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
+               "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR-10 batch")
+        return super().find_class(module, name)
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, "rb") as handle:
-        batch = pickle.load(handle, encoding="bytes")
-    data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return data, np.asarray(batch[b"labels"], dtype=np.int64)
+    try:
+        with open(path, "rb") as handle:
+            batch = _ArraysOnly(handle, encoding="bytes").load()
+        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        return data, np.asarray(batch[b"labels"], dtype=np.int64)
+    except (OSError, pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as error:
+        raise UserError(f"CIFAR-10 file {path} is unreadable ({error}); delete "
+                        f"{path.parent} and download again") from None
 
 
 def load_cifar10(data_dir: Path) -> DataSet:
@@ -78,12 +95,8 @@ def load_cifar10(data_dir: Path) -> DataSet:
     if folder is None:
         _download("CIFAR10", data_dir, "cifar-10-batches-py/ (from cifar-10-python.tar.gz)")
         folder = data_dir / "cifar-10-batches-py"
-    try:
-        parts = [_read_cifar_batch(path) for path in sorted(folder.glob("data_batch_*"))]
-        test_x, test_y = _read_cifar_batch(folder / "test_batch")
-    except (OSError, pickle.UnpicklingError, EOFError, KeyError, ValueError) as error:
-        raise UserError(f"CIFAR-10 files in {folder} are unreadable ({error}); delete the "
-                        "folder and download again") from None
+    parts = [_read_cifar_batch(path) for path in sorted(folder.glob("data_batch_*"))]
+    test_x, test_y = _read_cifar_batch(folder / "test_batch")
     if not parts:
         raise UserError(f"no data_batch_* files in {folder}; re-extract cifar-10-python.tar.gz")
     return DataSet(torch.from_numpy(np.concatenate([p[0] for p in parts])),
@@ -97,11 +110,17 @@ def load_cifar10(data_dir: Path) -> DataSet:
 def read_idx(path: Path) -> np.ndarray:
     """An idx file (LeCun's format: magic with type and rank, big-endian sizes, raw data)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as error:  # gzip: truncated (EOFError) or not gzip (OSError)
+        raise UserError(f"{path} is unreadable ({error}); download it again") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise UserError(f"{path} is not an unsigned-byte idx file; download it again")
     rank = raw[3]
+    if len(raw) < 4 + 4 * rank:
+        raise UserError(f"{path} is truncated (header of rank {rank} cut short); download it "
+                        "again")
     dims = np.frombuffer(raw, dtype=">u4", count=rank, offset=4).astype(int)
     expected = int(np.prod(dims))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank)

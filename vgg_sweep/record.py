@@ -23,9 +23,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vgg_sweep.errors import UserError
+
 RECORD_FILE = "record.json"
 HISTORY_FILE = "history.csv"
 STATES = ("finished", "failed", "crashed", "killed", "running")
+
+
+def make_dir(path: Path, what: str = "--runs_dir") -> Path:
+    """Create `path` (and parents), or say in one line why it cannot be (UserError)."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create {path} ({error.strerror}); pass {what} with a "
+                        "writable directory") from None
+    return Path(path)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -289,7 +290,14 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> R
     trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
     checkpoint = run_dir / CHECKPOINT_FILE
     if resume and checkpoint.exists():
-        tracker.history = trial.load(checkpoint)
+        try:
+            tracker.history = trial.load(checkpoint)
+        except Exception as error:  # truncated, corrupt, or of another model: start over
+            reason = (str(error).strip() or type(error).__name__).splitlines()[0][:200]
+            print(f"vgg-sweep: warning: {checkpoint} unreadable ({reason}); training from "
+                  "scratch", file=sys.stderr)
+            trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
+            tracker.history = []
     tracker.telemetry = trial.telemetry.tables  # record.json's `telemetry`, kept current
     macs = count_macs(trial.model, splits.train_x.shape[1:]) if config.count_flops else {}
     base = {**count_parameters(trial.model), **macs, "precision": trial.precision,

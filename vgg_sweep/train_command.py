@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from vgg_sweep.config import FIELDS, ConfigError, describe_allowed, make_config, parse_value
+from vgg_sweep.record import make_dir
 
 
 class FieldValue(click.ParamType):
@@ -67,7 +68,7 @@ def train(sweep, runs_dir, run_id, name, resume, wandb_mode, **values):
     # sits in runs/<sweep id>/<run id>/, named like the W&B run.
     run_id = run_id or os.environ.get("WANDB_RUN_ID") or uuid.uuid4().hex[:8]
     sweep = sweep or os.environ.get("WANDB_SWEEP_ID")
-    run_dir = Path(runs_dir) / (sweep or "adhoc") / run_id
+    run_dir = make_dir(Path(runs_dir) / (sweep or "adhoc") / run_id)
     result = run_trial(config, run_dir, run_id=run_id, sweep=sweep, name=name, resume=resume,
                        show_progress=sys.stderr.isatty(), wandb_mode=wandb_mode)
     summary = result.summary

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from vgg_sweep.engine.spec import SweepSpec, load_spec
+from vgg_sweep.record import make_dir
 
 
 def parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
@@ -92,12 +93,15 @@ def _engine_options(command):
 def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_process,
          overrides, seed, heartbeat):
     from vgg_sweep.engine.local import run_sweep
+    from vgg_sweep.engine.storage import is_rdb
 
     spec = _load(sweep_file, overrides)
     gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
     if gpu_list and workers != 1 and workers != len(gpu_list):
         raise click.UsageError(f"--workers {workers} and --gpus {gpus}: one worker per GPU; "
                                "drop --workers")
+    if not (storage and is_rdb(storage)):  # the journal file goes there: say so now if we can't
+        make_dir(Path(runs_dir) / spec.name, "--runs-dir")
     click.echo(f"sweep {spec.name!r}: {space_summary(spec)}")
     summary = run_sweep(spec, storage=storage, runs_dir=Path(runs_dir), workers=workers,
                         count=count, gpus=gpu_list, create=create, seed=seed,

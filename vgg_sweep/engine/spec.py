@@ -118,6 +118,8 @@ def load_spec(path: Path | str, overrides: dict[str, str] | None = None) -> Swee
         text = path.read_text()
     except OSError as error:
         raise UserError(f"{path}: cannot read the sweep file ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file (not UTF-8); pass a sweep YAML") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -1,0 +1,206 @@
+"""Fault injection on the local engine: kill -9 at 20 seeded moments, then resume.
+
+Real trials on synthetic data (2 epochs of 128 images, no plots or FLOP count: ~3 s each).
+
+- Planned kills (10): the trial program kills itself with SIGKILL while loading data, at the
+  n-th training batch, half-way through a checkpoint write, or half-way through a record.json
+  write (tests/reliability/kill_trial.py), chosen per grid point by a seeded RNG.
+- Random kills (10): a sweep runs in its own process group; at seeded random delays the test
+  sends SIGKILL to a worker process or to a trial subprocess, whatever it is doing then
+  (starting up, loading data, mid-epoch, writing, between trials). Killed sweeps are started
+  again until 10 kills have landed; then a last run finishes the sweep.
+
+After the resume: every grid point is COMPLETE exactly once in the study, its run record is
+finished with epochs [1, 2] once each, every record and history.csv parses, and the report
+counts every point. Trials lost: 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from vgg_sweep.cli import main
+from vgg_sweep.engine.local import run_sweep
+from vgg_sweep.engine.spec import load_spec
+from vgg_sweep.engine.storage import open_storage
+from vgg_sweep.record import read_record
+
+HERE = Path(__file__).resolve().parent
+KILL_COMMAND = (sys.executable, str(HERE / "kill_trial.py"))
+CONSTANTS = {"dataset": "synthetic", "epochs": 2, "train_subset": 128, "batch_size": 32,
+             "plots": "false", "count_flops": "false", "grad_flow_every": 0, "threads": 1,
+             "precision": "fp32"}
+SEED = 20260806
+RANDOM_KILLS = 10
+
+
+def _write_sweep(path: Path, name: str, lrs: list[str]) -> Path:
+    lines = [f"name: {name}", "method: grid", "metric: {name: val_acc, goal: maximize}",
+             "parameters:", f"  lr: {{values: [{', '.join(lrs)}]}}"]
+    lines += [f"  {key}: {{value: {value}}}" for key, value in CONSTANTS.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _check_nothing_lost(runs: Path, name: str, lrs: list[str]) -> dict[str, list]:
+    """Each point COMPLETE once; its record finished with epochs 1..2 once; all parse."""
+    study = optuna.load_study(study_name=name, storage=open_storage(str(runs / name /
+                                                                        "study.log")))
+    complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    points = Counter(t.user_attrs["point"] for t in complete)
+    assert sorted(points) == list(range(len(lrs))) and set(points.values()) == {1}, points
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    for trial in complete:
+        record = read_record(runs / name / trial.user_attrs["run_id"])
+        assert record["state"] == "finished"
+        assert [row["epoch"] for row in record["history"]] == [1, 2]
+        assert float(record["config"]["lr"]) == float(trial.user_attrs["params"]["lr"])
+    for path in (runs / name).rglob("record.json"):
+        read_record(path.parent)  # no half-written record anywhere
+    for path in (runs / name).rglob("history.csv"):
+        assert path.read_text().startswith("epoch,")
+    report = runs.parent / f"report-{name}"
+    assert main(["report", str(runs / name), "-o", str(report), "--states", "all"]) == 0
+    overview = (report / "report.md").read_text()
+    assert f"{len(lrs)} runs ({len(lrs)} finished)" in overview, overview[:400]
+    return {"retried": [t for t in study.get_trials() if "retry_of" in t.user_attrs]}
+
+
+def test_planned_kills_at_load_batch_checkpoint_and_record_write(tmp_path, monkeypatch):
+    rng = random.Random(SEED)
+    lrs = ["0.01", "0.005", "0.002", "0.001", "0.0005", "0.0002", "0.0001", "0.02", "0.05",
+           "0.03"]
+    kinds = ["load", "batch", "checkpoint", "record"] * 2 + ["batch", "checkpoint"]
+    rng.shuffle(kinds)
+    # n: which batch (of 8 over 2 epochs), checkpoint (of 2) or record write (of 3)
+    limits = {"load": 1, "batch": 8, "checkpoint": 2, "record": 3}
+    plan = {lr: [kind, rng.randint(1, limits[kind])] for lr, kind in zip(lrs, kinds,
+                                                                         strict=True)}
+    monkeypatch.setenv("REL_KILL_PLAN", json.dumps(plan))
+    sweep = _write_sweep(tmp_path / "planned.yaml", "planned", lrs)
+    runs = tmp_path / "runs"
+    summary = run_sweep(load_spec(sweep), runs_dir=runs, workers=2, heartbeat=5.0,
+                        trial_command=KILL_COMMAND)
+    assert summary.states.get("finished") == len(lrs), summary.states
+    assert summary.states.get("retried") == len(plan)  # each kill: crashed, retried once
+    result = _check_nothing_lost(runs, "planned", lrs)
+    assert len(result["retried"]) == len(plan)
+    for run_dir in (runs / "planned").iterdir():
+        if not (run_dir / ".kill-injected").exists():
+            continue
+        kind, n = json.loads((run_dir / ".kill-injected").read_text())
+        log = (run_dir / "output.log").read_text()
+        assert "Traceback" not in log
+        # a checkpoint written before the kill is resumed from, never read half-written
+        assert "training from scratch" not in log
+        if kind == "checkpoint":
+            assert list(run_dir.glob(".checkpoint.pt.*.tmp")), "the half-written temp file"
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _targets(sweep_pid: int) -> list[tuple[str, int, str | None]]:
+    """(what, pid, run id of its trial) for each worker and trial subprocess."""
+    found = []
+    for worker in _children(sweep_pid):
+        if "multiprocessing" not in _cmdline(worker):  # spawn's resource tracker, etc.
+            continue
+        trials = [pid for pid in _children(worker) if "vgg_sweep train" in _cmdline(pid)]
+        run_id = None
+        for pid in trials:
+            run_id = next((arg.split("=", 1)[1] for arg in _cmdline(pid).split()
+                           if arg.startswith("--run_id=")), None)
+            found.append(("trial", pid, run_id))
+        found.append(("worker", worker, run_id))
+    return found
+
+
+def _moment(runs: Path, run_id: str | None) -> str:
+    if run_id is None:
+        return "between trials"
+    run_dir = runs / run_id
+    if not (run_dir / "record.json").exists():
+        return "startup or data load"
+    return "mid-trial (epoch, checkpoint or record write)"
+
+
+def _points_done(runs: Path, name: str) -> int:
+    journal = runs / name / "study.log"
+    if not journal.exists():
+        return 0
+    study = optuna.load_study(study_name=name, storage=open_storage(str(journal)))
+    return len({t.user_attrs["point"] for t in study.get_trials(states=(TrialState.COMPLETE,))})
+
+
+def test_random_kill_9_of_workers_and_trials_then_resume(tmp_path):
+    rng = random.Random(SEED + 1)
+    # 16 points for 10 kills: a trial is hit at most once, and a kill often lands after the
+    # trial it aimed at has finished, so the sweep needs more points than kills to absorb them.
+    lrs = [f"{0.0001 * (i + 1):.4f}" for i in range(16)]
+    sweep = _write_sweep(tmp_path / "random.yaml", "random", lrs)
+    runs = tmp_path / "runs"
+    # Default heartbeat: a killed worker's lease is reclaimed at once anyway (its pid is gone).
+    command = [sys.executable, "-m", "vgg_sweep", "sweep", str(sweep), "--runs-dir", str(runs),
+               "--workers", "2"]
+    kills, hit, moments, rounds = 0, set(), Counter(), 0
+    deadline = time.monotonic() + 240  # ~90 s unloaded; room for a busy machine
+    while kills < RANDOM_KILLS and time.monotonic() < deadline:
+        rounds += 1
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            while process.poll() is None and kills < RANDOM_KILLS:
+                time.sleep(0.2)
+                # only trials not hit before: a twice-crashed trial is failed for good
+                if not [t for t in _targets(process.pid) if t[2] not in hit]:
+                    continue
+                time.sleep(rng.uniform(0.0, 4.0))  # the moment: anywhere in what runs now
+                choices = [t for t in _targets(process.pid) if t[2] not in hit]
+                if not choices:
+                    continue
+                what, pid, run_id = rng.choice(choices)
+                moment = f"{what} {_moment(runs / 'random', run_id)}"
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                kills += 1
+                moments[moment] += 1
+                if run_id is not None:
+                    hit.add(run_id)
+        finally:
+            if process.poll() is None:  # kills done: let this round finish the sweep
+                process.wait(timeout=120)
+        if _points_done(runs, "random") == len(lrs):
+            break  # nothing left to kill: more rounds would only spin
+    assert kills == RANDOM_KILLS, f"the sweep finished after {kills} kills: {dict(moments)}"
+    final = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0, final.stderr
+    assert "Traceback" not in final.stderr
+    result = _check_nothing_lost(runs, "random", lrs)
+    assert result["retried"]  # the kills did hit trials, which were run again
+    print(f"random kills: {kills} in {rounds} rounds: {dict(moments)}")
