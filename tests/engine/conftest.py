@@ -1,20 +1,11 @@
-"""Helpers for engine tests: sweep files on disk, the fake trial, study inspection."""
+"""Fixtures for engine tests: sweep files on disk (helpers: study_helpers.py)."""
 
 from __future__ import annotations
 
-import sys
 import textwrap
-from collections import Counter
 from pathlib import Path
 
-import optuna
 import pytest
-from optuna.trial import TrialState
-
-from vgg_sweep.engine.storage import open_storage
-
-HERE = Path(__file__).resolve().parent
-FAKE_COMMAND = (sys.executable, str(HERE / "fake_trial.py"))
 
 
 @pytest.fixture
@@ -27,12 +18,3 @@ def write_sweep(tmp_path):
         return path
 
     return write
-
-
-def load_study(name: str, url: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=open_storage(url))
-
-
-def completed_points(study: optuna.Study) -> Counter:
-    """How many COMPLETE trials each planned point (by index) has."""
-    return Counter(t.user_attrs["point"] for t in study.get_trials(states=(TrialState.COMPLETE,)))

@@ -1,8 +1,8 @@
 """The engine with the real trainer (`vgg_sweep.train`) on synthetic data, through the CLI."""
 
 import pytest
-from conftest import load_study
 from optuna.trial import TrialState
+from study_helpers import load_study
 
 from vgg_sweep.cli import main
 from vgg_sweep.record import read_record

@@ -9,10 +9,10 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import FAKE_COMMAND, completed_points, load_study
 from fake_trial import CRASH_SEED, always_crash
 from fake_trial import run_trial as fake_trial
 from optuna.trial import TrialState
+from study_helpers import FAKE_COMMAND, completed_points, load_study
 
 from vgg_sweep.cli import main
 from vgg_sweep.engine.grid import grid_points

@@ -11,8 +11,8 @@ import subprocess
 import uuid
 
 import pytest
-from conftest import load_study
 from fake_trial import run_trial as fake_trial
+from study_helpers import load_study
 from test_local_engine import GRID_12, check_each_point_once
 
 from vgg_sweep.engine.local import run_sweep
