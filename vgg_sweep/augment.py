@@ -7,7 +7,9 @@ applies ONE sub-policy to the whole batch, which is not the augmentation the pap
 per-image PIL pipeline) trained with; we reuse its policy table and operations, grouped.
 
 All randomness comes from a CPU `torch.Generator`, so a seed reproduces the augmentations on
-any device.
+any device. The draws reach a GPU through pinned memory and non-blocking copies: a plain
+`.to("cuda")` of a CPU tensor waits for the device to finish all queued work, which would
+stall the GPU once per draw, several times a batch.
 """
 
 from __future__ import annotations
@@ -15,19 +17,26 @@ from __future__ import annotations
 import torch
 
 
+def to_device(draws: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """CPU random draws on `device`, without waiting for the device (see the module note)."""
+    if device.type == "cuda":
+        return draws.pin_memory().to(device, non_blocking=True)
+    return draws.to(device)
+
+
 def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4,
                      ) -> torch.Tensor:
     """RandomCrop(size, padding) + RandomHorizontalFlip on an (N, C, H, W) batch."""
     n, channels, height, width = images.shape
     padded = torch.nn.functional.pad(images, (padding,) * 4)
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(images.device)
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(images.device)
+    dy = to_device(torch.randint(0, 2 * padding + 1, (n,), generator=generator), images.device)
+    dx = to_device(torch.randint(0, 2 * padding + 1, (n,), generator=generator), images.device)
     rows = (dy[:, None] + torch.arange(height, device=images.device))[:, None, :, None]
     cols = (dx[:, None] + torch.arange(width, device=images.device))[:, None, None, :]
     batch = torch.arange(n, device=images.device)[:, None, None, None]
     chans = torch.arange(channels, device=images.device)[None, :, None, None]
     cropped = padded[batch, chans, rows, cols]
-    flip = (torch.rand(n, generator=generator) < 0.5).to(images.device)
+    flip = to_device(torch.rand(n, generator=generator) < 0.5, images.device)
     return torch.where(flip[:, None, None, None], cropped.flip(3), cropped)
 
 
@@ -36,8 +45,8 @@ def cutout(images: torch.Tensor, size: int, generator: torch.Generator) -> torch
     the image, so the hole may be clipped at the border). Apply after normalisation, so the
     hole holds the data-set mean, as in the paper."""
     n, _, height, width = images.shape
-    cy = torch.randint(0, height, (n,), generator=generator).to(images.device)
-    cx = torch.randint(0, width, (n,), generator=generator).to(images.device)
+    cy = to_device(torch.randint(0, height, (n,), generator=generator), images.device)
+    cx = to_device(torch.randint(0, width, (n,), generator=generator), images.device)
     ys = torch.arange(height, device=images.device)[None, :]
     xs = torch.arange(width, device=images.device)[None, :]
     in_rows = (ys >= (cy - size // 2)[:, None]) & (ys < (cy - size // 2 + size)[:, None])
@@ -90,7 +99,7 @@ class BatchAutoAugment:
                 if variant < 0:
                     continue
                 op, magnitude = variants[variant]
-                idx = (chosen == variant).nonzero().squeeze(1).to(images.device)
+                idx = to_device((chosen == variant).nonzero().squeeze(1), images.device)
                 images[idx] = self._impl._apply_image_or_video_transform(
                     images[idx], op, magnitude, interpolation=self._impl.interpolation,
                     fill=self._impl._fill)
