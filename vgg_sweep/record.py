@@ -28,6 +28,7 @@ from vgg_sweep.errors import UserError
 RECORD_FILE = "record.json"
 HISTORY_FILE = "history.csv"
 STATES = ("finished", "failed", "crashed", "killed", "running")
+TEMP_SUFFIX = ".tmp"  # atomic writes: `.<name>.<random>.tmp`, then renamed
 
 
 def make_dir(path: Path, what: str = "--runs_dir") -> Path:
@@ -43,7 +44,7 @@ def make_dir(path: Path, what: str = "--runs_dir") -> Path:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -53,6 +54,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_partial_writes(run_dir: Path) -> None:
+    """Delete the temporary files that writers killed mid-write left in `run_dir` (call it
+    only where no other process writes there: when a trial starts)."""
+    for path in Path(run_dir).glob(f".*{TEMP_SUFFIX}"):
+        path.unlink(missing_ok=True)
 
 
 def history_csv(history: list[dict[str, Any]]) -> str:

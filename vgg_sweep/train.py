@@ -33,7 +33,7 @@ from vgg_sweep.config import TrialConfig
 from vgg_sweep.data import Splits, load_dataset, split
 from vgg_sweep.models import build_model
 from vgg_sweep.optim import build_optimizer, build_scheduler
-from vgg_sweep.record import atomic_write_bytes
+from vgg_sweep.record import atomic_write_bytes, remove_partial_writes
 from vgg_sweep.svm import run_svm_trial
 from vgg_sweep.telemetry import Telemetry
 from vgg_sweep.tracking import Tracker
@@ -260,6 +260,7 @@ def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | N
     summary `stopped_early`), which is how an engine applies hyperband.
     """
     run_dir = Path(run_dir)
+    remove_partial_writes(run_dir)  # a killed earlier attempt's half-written files
     tracker = Tracker(run_dir, run_id, sweep, name=name, mode=wandb_mode)
     config = tracker.start(config)
     stop = _StopFlag()

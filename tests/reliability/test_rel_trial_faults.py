@@ -94,6 +94,19 @@ def test_unreadable_checkpoint_on_resume_trains_from_scratch_with_a_warning(dama
     assert read_record(tmp_path)["state"] == "finished"
 
 
+def test_a_retry_removes_half_written_files_and_keeps_the_rest(tmp_path):
+    """What a kill -9 during an atomic write leaves: a `.NAME.<random>.tmp` file."""
+    run_trial(tiny(epochs=1), tmp_path, run_id="r")
+    partial = [tmp_path / ".checkpoint.pt.k3j2.tmp", tmp_path / ".record.json.a8x1.tmp"]
+    for path in partial:
+        path.write_bytes(b"half a fi")
+    (tmp_path / "notes.tmp").write_text("not ours")  # not an atomic writer's temp file
+    result = run_trial(tiny(epochs=2), tmp_path, run_id="r", resume=True)
+    assert result.state == "finished" and [row["epoch"] for row in result.history] == [1, 2]
+    assert not any(path.exists() for path in partial)
+    assert (tmp_path / "notes.tmp").read_text() == "not ours"
+
+
 def test_resume_without_a_checkpoint_starts_fresh(tmp_path, capsys):
     """What a retried trial that died before its first epoch does: no error, a fresh run."""
     code = main(["train", *(f"--{k}={v}" for k, v in TINY.items()), f"--runs_dir={tmp_path}",
