@@ -270,7 +270,10 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(tmp_path, write_sweep, monke
               f"s = run_sweep(load_spec({str(path)!r}), runs_dir={str(tmp_path / 'runs')!r}, "
               f"workers=2, trial_command={FAKE_COMMAND!r}); "
               "sys.exit(130 if s.interrupted else 0)")
-    process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    # A foreground sweep: SIGINT at its default, even where this test runs in a background job
+    # (whose shell ignores SIGINT, and the ignore is inherited).
+    process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     url = journal(tmp_path, "grid12")
     for _ in range(200):
         time.sleep(0.1)
