@@ -92,9 +92,9 @@ def analysis_plan(table: RunTable, options: ReportOptions):
 def build_report(table: RunTable, out_dir: Path, options: ReportOptions) -> list[Section]:
     """Write the report directory for `table`; returns its sections."""
     metric, goal, analysed, left_out, params, multi = analysis_plan(table, options)
-    rerun_path = options.rerun or out_dir / RERUN_FILE
-    if Path(rerun_path).is_file():
-        read_rerun(rerun_path)  # a bad file fails here, before anything is written
+    rerun_path = Path(options.rerun or out_dir / RERUN_FILE)
+    # read before anything is written, so that a bad file leaves no partial report
+    rerun = read_rerun(rerun_path) if rerun_path.is_file() else None
     prepare_output(out_dir)
     write_csv_export(table, out_dir / "runs.csv")
     one_way = one_way_stats(analysed, params, metric, goal, left_out)
@@ -111,7 +111,7 @@ def build_report(table: RunTable, out_dir: Path, options: ReportOptions) -> list
         _lint_section(findings),
         _plot_section(table, analysed, params, metric, goal, importance, options.top_k,
                       out_dir),
-        _rerun_section(best, metric, rerun_path),
+        _rerun_section(best, metric, rerun),
     ]
     (out_dir / "report.md").write_text(render_markdown(sections, table.source))
     (out_dir / "report.html").write_text(render_html(sections, table.source))
@@ -214,12 +214,11 @@ def _plot_section(table, analysed, params, metric, goal, importance, top_k,
     return Section("Plots", [block for block in blocks if block is not None])
 
 
-def _rerun_section(best, metric, path: Path) -> Section:
-    if not Path(path).is_file():
+def _rerun_section(best, metric, rerun: dict | None) -> Section:
+    if rerun is None:
         return Section("Re-run of the best configuration",
                        [f"No re-runs yet ({RERUN_FILE} not found): run `vgg-sweep rerun-best "
                         "--seeds N` to check that the best configuration reproduces."])
-    rerun = read_rerun(path)
     if best is None:
         return Section("Re-run of the best configuration", ["No best run to compare with."])
     verdict = rerun_verdict(float(best[metric]), rerun["values"])

@@ -25,7 +25,9 @@ def _die() -> None:
 
 def _half_write(path: Path, data: bytes) -> None:
     """What a kill during an atomic write leaves: half a temporary file beside `path`."""
-    fd, _ = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    from vgg_sweep.record import TEMP_SUFFIX
+
+    fd, _ = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     os.write(fd, data[:len(data) // 2])
     os.fsync(fd)
     _die()
