@@ -8,8 +8,6 @@ import pytest
 
 from vgg_sweep.fake_data import write_cifar10
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures" / "real"
 
 
 @pytest.fixture(autouse=True)

@@ -51,7 +51,9 @@ def cli():
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning user errors into one line and exit code 2."""
     try:
-        cli.main(args=argv, prog_name="vgg-sweep", standalone_mode=False)
+        # Without standalone mode click returns a command's `Exit(code)` instead of raising
+        # it: that return value is the exit status (1 for a failed trial).
+        code = cli.main(args=argv, prog_name="vgg-sweep", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("vgg-sweep: interrupted", err=True)
         return 130
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except click.exceptions.Exit as done:
         return done.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def _one_line(message: str) -> str:
