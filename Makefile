@@ -8,7 +8,7 @@ SOURCE ?= runs/demo
 WORKERS ?= 2
 FASHION := /usr/share/datasets/fashion-mnist
 
-.PHONY: install test lint demo sweep report bench clean
+.PHONY: install test fuzz lint demo sweep report bench clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest
+
+# The property tests with FUZZ_SCALE x their budget and fresh random examples (about 10 min).
+FUZZ_SCALE ?= 40
+fuzz: install
+	FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -m property -p no:randomly
 
 lint: install
 	$(BIN)/ruff check vgg_sweep analysis tests benchmarks

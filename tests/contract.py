@@ -11,12 +11,30 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from dataclasses import dataclass
+
+import pytest
+from hypothesis import HealthCheck, settings
 
 from vgg_sweep.cli import main
 
 ERROR_PREFIX = "vgg-sweep: error: "
 WARNING_PREFIX = "vgg-sweep: warning: "
+
+# `make test` runs every property test with its base budget, derandomized (the same examples
+# on every run); `make fuzz` multiplies the budgets by FUZZ_SCALE and draws fresh examples.
+FUZZ_SCALE = int(os.environ.get("FUZZ_SCALE", "1"))
+
+
+def examples(n: int):
+    """Decorator for a property test: the `property` mark and a budget of n examples."""
+    budget = settings(max_examples=n * FUZZ_SCALE, deadline=None, derandomize=FUZZ_SCALE == 1,
+                      database=None, suppress_health_check=list(HealthCheck))
+
+    def mark(test):
+        return pytest.mark.property(budget(test))
+    return mark
 
 
 @dataclass
