@@ -25,7 +25,7 @@ test: install
 # The property tests with FUZZ_SCALE x their budget and fresh random examples (about 10 min).
 FUZZ_SCALE ?= 40
 fuzz: install
-	FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -m property -p no:randomly
+	FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -m property
 
 lint: install
 	$(BIN)/ruff check vgg_sweep analysis tests benchmarks
