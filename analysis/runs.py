@@ -1,4 +1,4 @@
-"""The run table: one row per run, whatever the source (DESIGN.md section 5).
+"""The run table: one row per run, whatever the source; see docs/architecture.md.
 
 Every source (a local runs directory, the W&B API, a W&B UI CSV export) ends in a
 `RunTable`: a pandas DataFrame with the meta columns `name, id, state, created, runtime`

@@ -1,4 +1,4 @@
-"""The run record: the contract between training and analysis (DESIGN.md section 3).
+"""The run record: the contract between training and analysis: see docs/architecture.md.
 
 Every trial, whatever the engine, leaves `runs/<sweep>/<run_id>/` with
 

@@ -3,7 +3,8 @@
 Finds the best run of SOURCE (analysis side), re-trains its configuration with N new seeds
 as a local grid sweep over `seed` (engine side: resumable, parallel, one record per run),
 then asks the analysis side for the verdict and writes it where the report reads it.
-This command needs both sides, so it lives here, in the CLI layer (DESIGN.md section 7).
+This command needs both sides, so it lives here, in the CLI layer
+(docs/architecture.md, "Dependency direction").
 """
 
 from __future__ import annotations
