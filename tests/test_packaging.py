@@ -1,0 +1,68 @@
+"""Installing the package keeps the torch a machine already has; our own setup is pinned.
+
+setup.cfg states ranges (a library that pins torch==X would replace the CUDA build of a GPU
+machine or Colab); constraints.txt pins what `make install` and CI test with.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _requirements() -> dict[str, Requirement]:
+    parser = configparser.ConfigParser()
+    parser.read(REPO / "setup.cfg")
+    lines = parser["options"]["install_requires"].strip().splitlines()
+    for extra in parser["options.extras_require"].values():
+        lines += extra.strip().splitlines()
+    return {canonicalize_name(req.name): req for req in map(Requirement, lines)}
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_torch_is_a_range_that_keeps_the_builds_people_have():
+    requirements = _requirements()
+    for name in ("torch", "torchvision"):
+        assert "==" not in str(requirements[name].specifier), requirements[name]
+    # CUDA and CPU builds of other 2.x releases, as Colab and GPU images ship them.
+    for version in ("2.4.1+cu121", "2.6.0", "2.9.1", "2.14.1+cpu"):
+        assert requirements["torch"].specifier.contains(version), version
+    assert requirements["torchvision"].specifier.contains("0.21.0+cu124")
+
+
+def test_every_pin_lies_inside_its_range_and_every_requirement_is_pinned():
+    requirements, pins = _requirements(), _pins()
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+    for name, requirement in requirements.items():
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])
+
+
+def test_pip_resolver_keeps_the_installed_torch(tmp_path):
+    """pip's own resolver, offline (no index: only what is installed can satisfy a
+    requirement), on this environment: installing the package with its dependencies wants
+    nothing but the package itself; the installed torch is kept."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index",
+         "--no-build-isolation", "--report", str(tmp_path / "report.json"), "-e", str(REPO)],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [item["metadata"]["name"] for item in report["install"]] == ["vgg-sweep"]
