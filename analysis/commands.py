@@ -19,8 +19,19 @@ SOURCE_HELP = ("SOURCE is a runs directory (runs/<sweep>/), a W&B CSV export, or
 
 
 def _parse_states(value: str) -> tuple[str, ...] | None:
-    return None if value.strip().lower() == "all" else tuple(
-        state.strip().lower() for state in value.split(",") if state.strip())
+    if value.strip().lower() == "all":
+        return None
+    states = tuple(state.strip().lower() for state in value.split(",") if state.strip())
+    if not states:
+        raise UserError("--states: no state given; pass e.g. --states finished,crashed or all")
+    return states
+
+
+def _parse_by(values: tuple[str, ...]) -> list[list[str]]:
+    groups = [[name.strip() for name in value.split(",") if name.strip()] for value in values]
+    if not all(groups):
+        raise UserError("--by: no parameter given; pass e.g. --by optimizer or --by lr,optimizer")
+    return groups
 
 
 def _parse_filters(value: str | None) -> dict | None:
@@ -90,7 +101,7 @@ def report(source, metric, filters, goal, states, by, output, top_k, rerun):
     table = _load(source, metric, filters)
     output = output or Path("reports") / (Path(source.rstrip("/")).stem or "sweep")
     options = ReportOptions(metric=metric, goal=goal, states=_parse_states(states),
-                            by=[group.split(",") for group in by], top_k=top_k, rerun=rerun)
+                            by=_parse_by(by), top_k=top_k, rerun=rerun)
     build_report(table, output, options)
     click.echo(f"wrote {output / 'report.html'} ({len(table.frame)} runs)")
 
@@ -119,14 +130,14 @@ def stats(source, metric, filters, goal, states, by, fmt):
     from analysis.stats import group_stats, one_way_stats
 
     table = _load(source, metric, filters)
-    options = ReportOptions(metric=metric, goal=goal, states=_parse_states(states),
-                            by=[group.split(",") for group in by])
-    metric, goal, analysed, left_out, params, multi = analysis_plan(table, options)
-    tables = [one_way_stats(analysed, params, metric, goal, left_out)]
-    tables += [group_stats(analysed, group, metric, goal, left_out) for group in multi]
+    plan = analysis_plan(table, ReportOptions(metric=metric, goal=goal,
+                                              states=_parse_states(states), by=_parse_by(by)))
+    tables = [one_way_stats(plan.analysed, plan.params, plan.metric, plan.goal, plan.left_out)]
+    tables += [group_stats(plan.analysed, group, plan.metric, plan.goal, plan.left_out)
+               for group in plan.multi]
     for result in tables:
         click.echo(result.to_csv(index=False) if fmt == "csv"
                    else markdown_table(result, None) + "\n")
-    if len(left_out):
-        click.echo(f"excluded: {len(left_out)} runs not in states {states} "
+    if len(plan.left_out):
+        click.echo(f"excluded: {len(plan.left_out)} runs not in states {states} "
                    "(--states all includes them)", err=True)

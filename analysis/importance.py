@@ -11,44 +11,58 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.runs import as_numbers
+
 MAX_ROWS = 3000
 TREES = 100
 
 
-def feature_matrix(frame: pd.DataFrame, params: list[str]) -> pd.DataFrame:
-    """Parameters as numeric features; missing numbers filled with the column median."""
-    columns = {}
+def feature_matrix(frame: pd.DataFrame, params: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parameters as numeric features, and a (feature, parameter) table naming each column.
+
+    Missing and infinite numbers are filled with the column median (0 when there is none).
+    Columns are numbered, as feature names may repeat (`a=b` + `c` and `a` + `b=c`)."""
+    columns, names = [], []
     for param in params:
         column = frame[param]
         if pd.api.types.is_bool_dtype(column):
-            columns[param] = column.astype("float64").fillna(0.0)
+            columns.append(column.astype("float64").fillna(0.0))
+            names.append((param, param))
         elif pd.api.types.is_numeric_dtype(column):
-            values = column.astype("float64")
-            columns[param] = values.fillna(values.median())
+            values = as_numbers(column)
+            columns.append(values.fillna(values.median()).fillna(0.0))
+            names.append((param, param))
         else:
-            dummies = pd.get_dummies(column.astype(str), prefix=param, prefix_sep="=")
-            columns.update({name: dummies[name].astype("float64") for name in dummies})
-    return pd.DataFrame(columns, index=frame.index)
+            dummies = pd.get_dummies(column.astype(str))
+            columns += [dummies[value].astype("float64") for value in dummies]
+            names += [(f"{param}={value}", param) for value in dummies]
+    features = pd.concat(columns, axis=1, ignore_index=True) if columns else pd.DataFrame(
+        index=frame.index)
+    return features, pd.DataFrame(names, columns=["feature", "parameter"])
 
 
 def parameter_importance(frame: pd.DataFrame, params: list[str], metric: str,
                          seed: int = 0) -> pd.DataFrame:
-    """feature, importance (forest, sums to 1) and correlation (Pearson) with the metric,
-    most important first; empty when there are fewer than 3 runs with a metric value."""
+    """feature, parameter, importance (forest, sums to 1) and correlation (Pearson) with the
+    metric, most important first; empty when there are fewer than 3 runs with a metric value.
+
+    The forest sees each feature's ranks: its splits, and so its importances, are the same for
+    any increasing transform of a feature, and ranks never overflow sklearn's float32."""
     from sklearn.ensemble import RandomForestRegressor
 
     rows = frame[frame[metric].notna()]
     if len(rows) < 3 or not params:
-        return pd.DataFrame(columns=["feature", "importance", "correlation"])
+        return pd.DataFrame(columns=["feature", "parameter", "importance", "correlation"])
     if len(rows) > MAX_ROWS:
         rows = rows.sample(MAX_ROWS, random_state=seed)
-    features = feature_matrix(rows, params)
+    features, names = feature_matrix(rows, params)
     target = rows[metric].astype("float64")
     forest = RandomForestRegressor(n_estimators=TREES, min_samples_leaf=2, random_state=seed,
-                                   n_jobs=-1).fit(features.to_numpy(), target.to_numpy())
-    centred = features - features.mean()
-    spread = np.sqrt((centred**2).sum()) * np.sqrt(((target - target.mean()) ** 2).sum())
-    correlation = (centred.mul(target - target.mean(), axis=0).sum() / spread).where(spread > 0)
-    table = pd.DataFrame({"feature": features.columns, "importance": forest.feature_importances_,
-                          "correlation": correlation.to_numpy()})
+                                   n_jobs=-1).fit(features.rank().to_numpy(), target.to_numpy())
+    with np.errstate(all="ignore"):  # huge values overflow to inf: no correlation, not a crash
+        centred = features - features.mean()
+        spread = np.sqrt((centred**2).sum()) * np.sqrt(((target - target.mean()) ** 2).sum())
+        correlation = (centred.mul(target - target.mean(), axis=0).sum() / spread)
+    table = names.assign(importance=forest.feature_importances_,
+                         correlation=correlation.where(spread > 0).to_numpy())
     return table.sort_values("importance", ascending=False, ignore_index=True)

@@ -12,7 +12,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from analysis.runs import FINISHED, accuracy_scale, as_categories
+from analysis.runs import FINISHED, accuracy_scale, as_categories, as_numbers
 
 MIN_GROUP_RUNS = 3
 CONFOUNDED_V = 0.8
@@ -89,8 +89,8 @@ def unfinished_runs(frame: pd.DataFrame, metric: str) -> Finding | None:
     bad = frame[~frame["state"].isin([FINISHED, "running"])]
     if bad.empty:
         return None
-    columns = [c for c in ("name", "state", "runtime", "epoch", metric, "failure_reason")
-               if c in bad]
+    columns = [c for c in dict.fromkeys(("name", "state", "runtime", "epoch", metric,
+                                          "failure_reason")) if c in bad]
     counts = bad["state"].value_counts()
     summary = ", ".join(f"{count} {state}" for state, count in counts.items())
     return Finding("unfinished runs", f"{summary} (left out of the statistics unless "
@@ -113,11 +113,12 @@ def chance_level_runs(frame: pd.DataFrame, metric: str) -> Finding | None:
         classes = squashed.map(NUM_CLASSES).fillna(DEFAULT_CLASSES)
     else:
         classes = pd.Series(DEFAULT_CLASSES, index=finished.index)
-    chance = accuracy_scale(frame[column]) / classes
-    hit = finished[finished[column].astype("float64") <= CHANCE_FACTOR * chance]
+    accuracy = as_numbers(frame[column])
+    chance = accuracy_scale(accuracy) / classes
+    hit = finished[accuracy[finished.index] <= CHANCE_FACTOR * chance]
     if hit.empty:
         return None
-    columns = [c for c in ("name", column, "train_loss", "val_loss") if c in hit]
+    columns = [c for c in dict.fromkeys(("name", column, "train_loss", "val_loss")) if c in hit]
     evidence = hit[columns].assign(chance=chance[hit.index]).reset_index(drop=True)
     return Finding("chance-level runs",
                    f"{len(hit)} finished runs ended at chance level ({column} <= "

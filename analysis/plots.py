@@ -19,6 +19,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from analysis.runs import as_numbers  # noqa: E402
+
 DPI = 100
 CMAP = "viridis"
 
@@ -33,7 +35,7 @@ def axis_positions(column: pd.Series) -> tuple[np.ndarray, list[tuple[float, str
     order, numbers linearly, or logarithmically when positive and spanning 100x or more.
     Returns the positions (NaN where missing) and (position, label) ticks."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        values = column.astype("float64")
+        values = as_numbers(column)
         low, high = values.min(), values.max()
         log = low > 0 and high / low >= 100
         scaled = np.log10(values) if log else values
@@ -131,11 +133,13 @@ def training_curves(histories: dict[str, pd.DataFrame], path: Path) -> Path | No
 
 
 def heatmap(table: pd.DataFrame, rows: str, columns: str, metric: str, path: Path) -> Path:
-    """Mean metric over a grid of two parameters (R5's accuracy matrices); cell text shows
-    the mean and the number of runs."""
-    means = table.pivot_table(index=rows, columns=columns, values="mean", dropna=False,
+    """Mean metric over a grid of two parameters (R5's accuracy matrices), from a two-way
+    `group_stats` table (its first two columns); cell text shows the mean and the number of
+    runs; `rows` and `columns` label the axes."""
+    keys = list(table.columns[:2])
+    means = table.pivot_table(index=keys[0], columns=keys[1], values="mean", dropna=False,
                               observed=False)
-    counts = table.pivot_table(index=rows, columns=columns, values="runs", dropna=False,
+    counts = table.pivot_table(index=keys[0], columns=keys[1], values="runs", dropna=False,
                                observed=False).reindex_like(means)
     figure = Figure(figsize=(1.1 * means.shape[1] + 3, 0.6 * means.shape[0] + 2))
     ax = figure.subplots()

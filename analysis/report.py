@@ -9,7 +9,11 @@ config value is escaped on the way out: a run named `<script>` stays text.
 from __future__ import annotations
 
 import base64
+import difflib
 import html
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +23,15 @@ from analysis import plots
 from analysis.importance import parameter_importance
 from analysis.lints import Finding, run_lints
 from analysis.rerun import RERUN_FILE, read_rerun, rerun_verdict
-from analysis.runs import RunTable, choose_metric, default_goal, run_step
+from analysis.runs import (
+    KNOWN_STATES,
+    RunTable,
+    choose_metric,
+    claim,
+    default_goal,
+    numeric_metric,
+    run_step,
+)
 from analysis.stats import (
     best_run,
     expected_best,
@@ -31,6 +43,7 @@ from analysis.stats import (
 )
 from analysis.wandb_csv import write_csv_export
 from vgg_sweep.errors import UserError
+from vgg_sweep.record import TEMP_SUFFIX
 
 TABLE_ROWS = 40  # longer tables are cut in the page; the CSV files hold every row
 
@@ -57,60 +70,103 @@ class ReportOptions:
     rerun: Path | None = None
 
 
-def prepare_output(out_dir: Path) -> Path:
-    """Create the output directory, or say in one line why it cannot be written."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise UserError(f"cannot write to {out_dir} ({error.strerror}); pass -o with a "
-                        "writable directory") from None
-    return out_dir
+@dataclass
+class Plan:
+    """What a report or stats table analyses, all checked before anything is written."""
+
+    table: RunTable  # the metric column as finite floats (numeric_metric)
+    metric: str
+    goal: str
+    analysed: pd.DataFrame
+    left_out: pd.DataFrame
+    params: list[str]  # one-way tables
+    multi: list[list[str]]  # multi-way tables
 
 
-def analysis_plan(table: RunTable, options: ReportOptions):
+def analysis_plan(table: RunTable, options: ReportOptions) -> Plan:
     """Metric, goal, analysed and left-out runs, and the one-way and multi-way groupings."""
     metric = choose_metric(table, options.metric)
+    table = numeric_metric(table, metric)
     goal = options.goal or default_goal(metric)
+    _check_states(table, options.states)
     analysed, left_out = included_runs(table, options.states)
     if analysed.empty:
         raise UserError(f"no runs in states {', '.join(options.states or ())} in "
                         f"{table.source}; try --states all")
-    for group in options.by:
+    groups = list(dict.fromkeys(tuple(dict.fromkeys(group)) for group in options.by))
+    for group in groups:
         unknown = [name for name in group if name not in table.config]
         if unknown:
             raise UserError(f"--by {','.join(group)}: {', '.join(unknown)} is not a config "
                             f"column; choose from {', '.join(table.config)}")
-    singles = [group[0] for group in options.by if len(group) == 1]
+    singles = [group[0] for group in groups if len(group) == 1]
     params = singles or swept_params(analysed, table.config)
-    multi = [group for group in options.by if len(group) > 1]
-    return metric, goal, analysed, left_out, params, multi
+    multi = [list(group) for group in groups if len(group) > 1]
+    return Plan(table, metric, goal, analysed, left_out, params, multi)
+
+
+def _check_states(table: RunTable, states: tuple[str, ...] | None) -> None:
+    """Every state asked for is a known state or one the runs have; a typo gets a hint."""
+    if states is None:
+        return
+    known = list(dict.fromkeys([*KNOWN_STATES, *table.frame["state"].dropna()]))
+    for state in states:
+        if state not in known:
+            close = difflib.get_close_matches(state, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UserError(f"--states: unknown state {state!r}; {hint}states are "
+                            f"{', '.join(known)} (or all)")
 
 
 def build_report(table: RunTable, out_dir: Path, options: ReportOptions) -> list[Section]:
-    """Write the report directory for `table`; returns its sections."""
-    metric, goal, analysed, left_out, params, multi = analysis_plan(table, options)
+    """Write the report directory for `table`; returns its sections.
+
+    Everything is checked first, and the files are written into a temporary folder beside
+    `out_dir`, then moved in: an error leaves no half-written report."""
+    plan = analysis_plan(table, options)
     rerun_path = Path(options.rerun or out_dir / RERUN_FILE)
-    # read before anything is written, so that a bad file leaves no partial report
     rerun = read_rerun(rerun_path) if rerun_path.is_file() else None
-    prepare_output(out_dir)
+    staging = _staging_dir(out_dir)
+    try:
+        sections = _write_report(plan, staging, options.top_k, rerun)
+        out_dir.mkdir(exist_ok=True)
+        for path in staging.iterdir():
+            path.replace(out_dir / path.name)
+    except OSError as error:
+        raise UserError(f"cannot write to {out_dir} ({error.strerror or error}); pass -o with "
+                        "a writable directory") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return sections
+
+
+def _staging_dir(out_dir: Path) -> Path:
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=TEMP_SUFFIX,
+                                     dir=out_dir.parent))
+    except OSError as error:
+        raise UserError(f"cannot write to {out_dir} ({error.strerror or error}); pass -o with "
+                        "a writable directory") from None
+
+
+def _write_report(plan: Plan, out_dir: Path, top_k: int, rerun: dict | None) -> list[Section]:
+    table, metric, goal, analysed = plan.table, plan.metric, plan.goal, plan.analysed
     write_csv_export(table, out_dir / "runs.csv")
-    one_way = one_way_stats(analysed, params, metric, goal, left_out)
+    one_way = one_way_stats(analysed, plan.params, metric, goal, plan.left_out)
     one_way.to_csv(out_dir / "group_stats.csv", index=False)
-    importance = parameter_importance(analysed, params, metric)
-    if not multi and len(params) >= 2:
-        multi = [_two_most_important(importance, params)]
+    importance = parameter_importance(analysed, plan.params, metric)
+    multi = plan.multi
+    if not multi and len(plan.params) >= 2:
+        multi = [_two_most_important(importance, plan.params)]
     best = best_run(analysed, metric, goal)
-    findings = run_lints(table.frame, analysed, table.config, params, metric, one_way)
+    findings = run_lints(table.frame, analysed, table.config, plan.params, metric, one_way)
     sections = [
-        _overview(table, metric, goal, analysed, left_out, params),
+        _overview(table, metric, goal, analysed, plan.left_out, plan.params),
         _best_config(table, best, metric, goal, analysed),
-        _group_section(one_way, analysed, left_out, multi, metric, goal, out_dir),
+        _group_section(one_way, analysed, plan.left_out, multi, metric, goal, out_dir),
         _lint_section(findings),
-        _plot_section(table, analysed, params, metric, goal, importance, options.top_k,
-                      out_dir),
+        _plot_section(table, analysed, plan.params, metric, goal, importance, top_k, out_dir),
         _rerun_section(best, metric, rerun),
     ]
     (out_dir / "report.md").write_text(render_markdown(sections, table.source))
@@ -122,9 +178,15 @@ def _two_most_important(importance: pd.DataFrame, params: list[str]) -> list[str
     """The two parameters whose features the forest found most important."""
     if importance.empty:
         return params[:2]
-    owners = importance["feature"].str.split("=").str[0]
-    ranked = importance.groupby(owners)["importance"].sum().sort_values(ascending=False)
+    ranked = importance.groupby("parameter")["importance"].sum().sort_values(ascending=False)
     return [name for name in ranked.index if name in params][:2]
+
+
+def file_stem(group: list[str], used: set[str]) -> str:
+    """`A__B` for the files of a multi-way table, as a safe file name: characters other than
+    letters, digits, `.`, `_` and `-` become `_`, long names are cut, repeats numbered."""
+    stem = re.sub(r"[^0-9A-Za-z._-]", "_", "__".join(group))[:100]
+    return claim(stem, used)
 
 
 def _overview(table, metric, goal, analysed, left_out, params) -> Section:
@@ -164,9 +226,10 @@ def _group_section(one_way, analysed, left_out, multi, metric, goal, out_dir) ->
     blocks = [f"{metric} per value of each parameter: runs, mean, std, best and 95 % "
               "t-interval; 'excluded' counts the runs of that value left out by state.",
               one_way]
+    used: set[str] = set()
     for group in multi:
         two_way = group_stats(analysed, group, metric, goal, left_out)
-        name = "__".join(group)
+        name = file_stem(group, used)
         two_way.to_csv(out_dir / f"group_stats_{name}.csv", index=False)
         blocks += [f"{metric} by {' x '.join(group)}:", two_way]
         if len(group) == 2:

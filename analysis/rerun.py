@@ -21,12 +21,21 @@ RERUN_FILE = "rerun.json"
 SPREAD = 2.0
 
 
+def finite_values(values) -> list[float]:
+    """The re-runs' metric values: a list of at least 2 finite numbers, else UserError."""
+    if not isinstance(values, list) or not all(
+            isinstance(value, int | float) and not isinstance(value, bool) for value in values):
+        raise UserError(f"rerun values must be a list of numbers, got {values!r:.80}; re-run "
+                        "`vgg-sweep rerun-best` to rewrite the file")
+    if len(values) < 2 or not np.isfinite(np.asarray(values, dtype="float64")).all():
+        raise UserError(f"rerun-best needs at least 2 finite metric values, got {values!r:.80}; "
+                        "re-run with --seeds 2 or more")
+    return [float(value) for value in values]
+
+
 def rerun_verdict(sweep_best: float, values: list[float]) -> dict:
     """mean, std, min, max of the re-runs and whether `sweep_best` is inside mean +- 2 std."""
-    runs = np.asarray(values, dtype="float64")
-    if len(runs) < 2 or not np.isfinite(runs).all():
-        raise UserError(f"rerun-best needs at least 2 finite metric values, got {values!r}; "
-                        "re-run with --seeds 2 or more")
+    runs = np.asarray(finite_values(values), dtype="float64")
     mean, std = float(runs.mean()), float(runs.std(ddof=1))
     low, high = mean - SPREAD * std, mean + SPREAD * std
     inside = bool(low <= sweep_best <= high)
@@ -40,11 +49,20 @@ def rerun_verdict(sweep_best: float, values: list[float]) -> dict:
 
 
 def read_rerun(path: Path) -> dict:
-    """A rerun file: `{"metric": "val_acc", "values": [...], "seeds": [...]}` (seeds optional)."""
+    """A rerun file: `{"metric": "val_acc", "values": [...], "seeds": [...]}` (seeds optional),
+    checked whole (values: at least 2 finite numbers; metric: text) before a report uses it."""
     try:
         data = json.loads(Path(path).read_text())
-        values = [float(value) for value in data["values"]]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise UserError(f"{path}: not a rerun file ({error}); expected JSON with a "
                         '"values" list of metric values') from None
+    if not isinstance(data, dict) or "values" not in data:
+        raise UserError(f"{path}: not a rerun file (no \"values\" list); expected JSON like "
+                        '{"metric": "val_acc", "values": [85.1, 84.9]}')
+    if not isinstance(data.get("metric"), str | None):
+        raise UserError(f"{path}: \"metric\" must be a metric name, got {data['metric']!r:.80}")
+    try:
+        values = finite_values(data["values"])
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
     return {"metric": data.get("metric"), "values": values, "seeds": data.get("seeds")}

@@ -10,16 +10,21 @@ the same table.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from vgg_sweep.errors import UserError
+from vgg_sweep.record import STATES
 
 META = ("name", "id", "state", "created", "runtime", "sweep")
 FINISHED = "finished"
+UNKNOWN_STATE = "unknown"  # a run whose source gives no state
+# Our states and W&B's; `--states` accepts these and any state the runs have.
+KNOWN_STATES = (*STATES, "preempted", "preempting", "pending", UNKNOWN_STATE)
 # Default metric: the first of these that the runs have.
 METRIC_PREFERENCE = ("val_acc", "best_val_acc", "test_acc")
 _TRUE_FALSE = {"true", "false"}
@@ -78,51 +83,115 @@ def _as_text(value) -> str:
     return str(value).strip()
 
 
+def as_numbers(column: pd.Series) -> pd.Series:
+    """float64 with NaN for anything that is not a finite number (text, lists, inf, missing)."""
+    scalars = column.astype(object).map(
+        lambda value: value if isinstance(value, int | float | str | np.number) else None)
+    numbers = pd.to_numeric(scalars, errors="coerce").astype("float64")
+    return numbers.where(np.isfinite(numbers))
+
+
+def _text(column: pd.Series) -> pd.Series:
+    text = column.map(_as_text, na_action="ignore").astype(object)
+    return text.where(text.notna() & (text != ""), None).astype("str")
+
+
 def typed_meta(frame: pd.DataFrame) -> pd.DataFrame:
-    """Meta columns with fixed types: names and ids as text, states lower-case, created as
-    UTC timestamps (microseconds), runtime as seconds."""
-    out = frame.copy()
-    for column in ("name", "id", "sweep"):
-        if column in out:
-            out[column] = out[column].map(_as_text, na_action="ignore").astype("str")
-    if "state" in out:
-        out["state"] = out["state"].astype("str").str.strip().str.lower()
-    if "created" in out:
-        created = out["created"].where(out["created"].astype("str").str.strip() != "", None)
-        out["created"] = pd.to_datetime(created, utc=True, format="ISO8601",
-                                        errors="coerce").dt.as_unit("us")
-    if "runtime" in out:
-        out["runtime"] = pd.to_numeric(out["runtime"], errors="coerce").astype("float64")
+    """Meta columns with fixed types: names and ids as text (a missing name is the id),
+    states lower-case ('unknown' when missing), created as UTC timestamps (microseconds),
+    runtime as seconds."""
+    out = pd.DataFrame(index=frame.index)
+    for column in META:
+        if column in ("name", "id", "sweep") and column in frame:
+            out[column] = _text(frame[column])
+        elif column == "state":
+            state = _text(frame[column]) if column in frame else pd.Series(
+                UNKNOWN_STATE, index=frame.index, dtype="str")
+            out[column] = state.str.lower().fillna(UNKNOWN_STATE)
+        elif column == "created" and column in frame:
+            out[column] = pd.to_datetime(_text(frame[column]), utc=True, format="ISO8601",
+                                         errors="coerce").dt.as_unit("us")
+        elif column == "runtime" and column in frame:
+            out[column] = as_numbers(frame[column])
+    if "name" not in out:
+        out.insert(0, "name", out["id"] if "id" in out else pd.Series(np.nan, frame.index,
+                                                                       dtype="str"))
+    elif "id" in out:
+        out["name"] = out["name"].fillna(out["id"])
     return out
 
 
-def make_table(frame: pd.DataFrame, config: list[str], summary: list[str], source: str,
-               **extra) -> RunTable:
-    """A RunTable with typed columns in the canonical order: meta, config, summary."""
-    meta = [column for column in META if column in frame]
-    typed = typed_meta(frame[meta])
-    for column in config + summary:
-        typed[column] = typed_column(frame[column])
-    return RunTable(typed[meta + config + summary], list(config), list(summary), source, **extra)
+def claim(name: str, taken: set[str], prefix: str = "") -> str:
+    """A column name not in `taken` (and now in it): `name`, else `prefix + name`, else that
+    with ` (2)`, ` (3)`, ... appended."""
+    if name in taken:
+        name = prefix + name
+    unique, count = name, 2
+    while unique in taken:
+        unique, count = f"{name} ({count})", count + 1
+    taken.add(unique)
+    return unique
+
+
+def make_table(meta: pd.DataFrame, config: list[tuple[str, pd.Series]],
+               summary: list[tuple[str, pd.Series]], source: str, **extra) -> RunTable:
+    """A RunTable with typed columns in the canonical order: meta, config, summary.
+
+    The one place where column names are made unique, whatever the source: a config key
+    named like a meta field (`state`, `name`...) becomes `config.<key>`, a summary key named
+    like a meta field or a config key becomes `summary/<key>` (the `/` keeps it a summary key
+    in CSV exports), and a name still taken gets ` (2)`. Meta fields are never overwritten.
+    """
+    typed = typed_meta(meta)
+    taken = set(META)
+    columns = {claim(key, taken, "config."): values for key, values in config}
+    config_names = list(columns)
+    columns.update({claim(key, taken, "summary/"): values for key, values in summary})
+    data = pd.DataFrame({name: typed_column(values.set_axis(typed.index))
+                         for name, values in columns.items()}, index=typed.index)
+    frame = pd.concat([typed, data], axis=1)
+    return RunTable(frame, config_names, [name for name in columns if name not in config_names],
+                    source, **extra)
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (the contract allows these beside the one error line)."""
+    print(f"vgg-sweep: warning: {message}", file=sys.stderr)
 
 
 def choose_metric(table: RunTable, metric: str | None) -> str:
-    """The metric to analyse: the one asked for, else the first of METRIC_PREFERENCE."""
-    columns = table.config + table.summary
-    if metric is not None:
-        if metric not in table.frame:
-            raise UserError(f"metric {metric!r} is not a column of {table.source}; "
-                            f"choose one of: {', '.join(table.summary) or '(no summary columns)'}")
-        column = table.frame[metric]
-        if not (pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)):
-            raise UserError(f"metric {metric!r} in {table.source} is not numeric; "
-                            "pass --metric with a numeric summary column")
-        return metric
-    for name in METRIC_PREFERENCE:
-        if name in columns and pd.api.types.is_numeric_dtype(table.frame[name]):
-            return name
-    raise UserError(f"{table.source} has none of the default metrics "
-                    f"({', '.join(METRIC_PREFERENCE)}); pass --metric NAME")
+    """The metric to analyse: the one asked for (a config or summary column, or runtime),
+    else the first of METRIC_PREFERENCE the runs have, numeric or not: a column with a stray
+    text cell is still the metric (see `numeric_metric`), never silently replaced."""
+    columns = [*table.config, *table.summary, *(["runtime"] if "runtime" in table.frame else [])]
+    if metric is None:
+        metric = next((name for name in METRIC_PREFERENCE if name in columns), None)
+        if metric is None:
+            raise UserError(f"{table.source} has none of the default metrics "
+                            f"({', '.join(METRIC_PREFERENCE)}); pass --metric NAME")
+    elif metric not in columns:
+        raise UserError(f"metric {metric!r} is not a column of {table.source}; "
+                        f"choose one of: {', '.join(table.summary) or '(no summary columns)'}")
+    column = table.frame[metric]
+    if pd.api.types.is_bool_dtype(column) or (not pd.api.types.is_numeric_dtype(column)
+                                               and as_numbers(column).isna().all()):
+        raise UserError(f"metric {metric!r} in {table.source} is not numeric; "
+                        "pass --metric with a numeric summary column")
+    return metric
+
+
+def numeric_metric(table: RunTable, metric: str) -> RunTable:
+    """The table with its metric column as finite floats: a text cell or an inf (a diverged
+    loss) becomes missing, with a warning that counts them."""
+    column = table.frame[metric]
+    numbers = as_numbers(column)
+    lost = int((column.notna() & numbers.isna()).sum())
+    if lost:
+        warn(f"{lost} values of {metric} are not finite numbers (text, inf or nan); they "
+             "count as missing")
+    frame = table.frame.copy()
+    frame[metric] = numbers
+    return replace(table, frame=frame)
 
 
 def default_goal(metric: str) -> str:
@@ -145,7 +214,7 @@ def run_step(frame: pd.DataFrame) -> pd.Series:
         return frame["created"].rank(method="first").astype(int)
     numbers = frame["name"].astype(str).str.extract(_TRAILING_NUMBER, expand=False)
     if numbers.notna().all() and numbers.nunique() == len(frame):
-        return numbers.astype(int).rank(method="first").astype(int)
+        return pd.to_numeric(numbers).astype("float64").rank(method="first").astype(int)
     return pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
 
 
@@ -153,5 +222,5 @@ def as_categories(column: pd.Series, bins: int = 5) -> pd.Series:
     """A parameter as text categories; continuous numbers (over 10 values) in quantile bins,
     so that a log-uniform learning rate can be counted and cross-tabulated."""
     if pd.api.types.is_float_dtype(column) and column.nunique() > 10:
-        return pd.qcut(column, bins, duplicates="drop").astype(str)
+        return pd.qcut(column.where(np.isfinite(column)), bins, duplicates="drop").astype(str)
     return column.astype(str)

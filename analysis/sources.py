@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.runs import RunTable, make_table
+from analysis.runs import META, RunTable, as_numbers, make_table
 from analysis.wandb_csv import read_csv_export
 from vgg_sweep.errors import UserError
 from vgg_sweep.record import HISTORY_FILE, RECORD_FILE, read_record
@@ -52,14 +52,15 @@ def progress(items: Iterable, label: str, length: int | None = None) -> Iterator
         yield from bar
 
 
-def flatten(values: dict[str, Any], separator: str, prefix: str = "") -> dict[str, Any]:
+def flatten(values: dict[str, Any], separator: str) -> dict[str, Any]:
     """Nested dicts as one level with joined keys (config uses `.`, summary `/`, as W&B does);
-    lists become JSON text so that a cell holds one value."""
+    lists become JSON text so that a cell holds one value. Iterative: any depth."""
     flat: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
+    stack = list(reversed(values.items()))
+    while stack:
+        name, value = stack.pop()
         if hasattr(value, "items") and not isinstance(value, str):
-            flat.update(flatten(dict(value.items()), separator, name + separator))
+            stack += reversed([(f"{name}{separator}{key}", inner) for key, inner in value.items()])
         elif isinstance(value, list | tuple):
             flat[name] = json.dumps(value, default=str)
         else:
@@ -67,62 +68,90 @@ def flatten(values: dict[str, Any], separator: str, prefix: str = "") -> dict[st
     return flat
 
 
-def table_from_records(records: list[dict[str, Any]], source: str, **extra) -> RunTable:
-    """Run records (the record.json shape) as a RunTable.
+def _section(record: dict[str, Any], key: str) -> dict[str, Any]:
+    value = record.get(key)
+    if value is None:
+        return {}
+    if not hasattr(value, "items") or isinstance(value, str):
+        raise ValueError(f"{key} is a {type(value).__name__}, not an object")
+    return value
 
-    A summary key equal to a config key (say `lr`, the final learning rate) is renamed
-    `summary/<key>`: one column per name, and the `/` keeps it a summary key in CSV exports.
-    """
-    configs = [flatten(record.get("config") or {}, ".") for record in records]
-    summaries = [flatten(record.get("summary") or {}, "/") for record in records]
-    config_keys = list(dict.fromkeys(key for config in configs for key in config))
-    clash = set(config_keys)
-    summaries = [{(f"summary/{k}" if k in clash else k): v for k, v in summary.items()}
-                 for summary in summaries]
-    summary_keys = list(dict.fromkeys(key for summary in summaries for key in summary))
-    meta = pd.DataFrame([{key: record.get(key) for key in ("name", "id", "state", "created",
-                                                            "runtime", "sweep")}
-                         for record in records])
-    frame = pd.concat([meta, pd.DataFrame(configs, columns=config_keys),
-                       pd.DataFrame(summaries, columns=summary_keys)], axis=1)
-    frame = frame.dropna(axis=1, how="all") if records else frame
-    meta_keys = [key for key in meta if key in frame]
-    return make_table(frame[meta_keys + [k for k in config_keys + summary_keys if k in frame]],
-                      [k for k in config_keys if k in frame],
-                      [k for k in summary_keys if k in frame], source, **extra)
+
+def table_from_records(records: list[dict[str, Any]], source: str, **extra) -> RunTable:
+    """Run records (the record.json shape) as a RunTable."""
+    return table_from_parts([record_parts(record) for record in records], source, **extra)
+
+
+def table_from_parts(parts: list[tuple[dict, dict, dict]], source: str, **extra) -> RunTable:
+    """Records split by `record_parts` as a RunTable (config or summary keys that no run has
+    a value for are left out)."""
+    columns = []
+    for index in (1, 2):
+        flat = [part[index] for part in parts]
+        keys = dict.fromkeys(key for row in flat for key in row)
+        columns.append([(key, pd.Series([row.get(key) for row in flat], dtype=object))
+                        for key in keys])
+    config, summary = ([(key, values) for key, values in group if values.notna().any()]
+                       for group in columns)
+    meta = pd.DataFrame([part[0] for part in parts], columns=META)
+    return make_table(meta.dropna(axis=1, how="all"), config, summary, source, **extra)
+
+
+def record_parts(record: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """(meta, flat config, flat summary) of one record; ValueError when it is not one."""
+    config = flatten(_section(record, "config"), ".")
+    summary = flatten(_section(record, "summary"), "/")
+    return {key: record.get(key) for key in META}, config, summary
+
+
+def _history_frame(history) -> pd.DataFrame | None:
+    """A history (rows, or a frame from history.csv) as numbers: text cells, lists and inf
+    become NaN, so a damaged cell never reaches a plot."""
+    if isinstance(history, list):
+        history = pd.DataFrame([row for row in history if isinstance(row, dict)])
+    if history is None or history.empty:
+        return None
+    return history.apply(as_numbers)
 
 
 def load_runs_dir(root: Path) -> RunTable:
-    """Every `record.json` under `root`; unreadable records are skipped and counted."""
+    """Every `record.json` under `root`; unreadable records (damaged JSON, not an object, a
+    config or summary that is not an object) are skipped and counted."""
     paths = sorted(root.rglob(RECORD_FILE))
     if not paths:
         raise UserError(f"{root}: no run records (*/{RECORD_FILE}) found; pass a runs "
                         "directory such as runs/<sweep>/ or a W&B CSV export")
-    records, dirs, skipped = [], [], 0
+    records, parts, dirs, skipped = [], [], [], 0
     for path in progress(paths, "reading run records", len(paths)):
         try:
-            records.append(read_record(path.parent))
-            dirs.append(path.parent)
-        except ValueError:
+            record = read_record(path.parent)
+            meta, config, summary = record_parts(record)
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             skipped += 1
+            continue
+        if meta["id"] is None:
+            meta["id"] = path.parent.name
+        records.append(record)
+        parts.append((meta, config, summary))
+        dirs.append(path.parent)
     if not records:
         raise UserError(f"{root}: none of the {skipped} run records could be read")
 
     def history(label) -> pd.DataFrame | None:
         """The history of the run: history.csv, else (missing, unreadable, or shorter: cut
         off) the history list in record.json."""
-        run_dir, rows = dirs[label], records[label].get("history") or []
+        run_dir, rows = dirs[label], records[label].get("history")
+        rows = rows if isinstance(rows, list) else []
         if (run_dir / HISTORY_FILE).is_file():
             try:
                 frame = pd.read_csv(run_dir / HISTORY_FILE)
-            except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError,
-                    UnicodeDecodeError):
+            except (OSError, ValueError):  # pandas' parser errors are ValueErrors
                 frame = None
             if frame is not None and len(frame) >= len(rows):
-                return frame
-        return pd.DataFrame(rows) if rows else None
+                return _history_frame(frame)
+        return _history_frame(rows)
 
-    return table_from_records(records, str(root), skipped=skipped, history_loader=history)
+    return table_from_parts(parts, str(root), skipped=skipped, history_loader=history)
 
 
 def parse_wandb_spec(spec: str) -> tuple[str, str | None]:
@@ -167,8 +196,7 @@ def load_wandb(spec: str, filters: dict | None = None, api=None,
     records = [_wandb_record(run, sweep) for run in fetched]
 
     def history(label) -> pd.DataFrame | None:
-        rows = list(fetched[label].scan_history(page_size=1000))
-        return pd.DataFrame(rows) if rows else None
+        return _history_frame(list(fetched[label].scan_history(page_size=1000)))
 
     return table_from_records(records, spec, history_loader=history)
 

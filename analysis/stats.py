@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.runs import RunTable, as_categories
+from analysis.runs import RunTable, as_categories, as_numbers, claim
 
 STAT_COLUMNS = ("runs", "mean", "std", "best", "ci_low", "ci_high", "excluded")
 
@@ -33,18 +33,29 @@ def t_interval(mean: pd.Series, std: pd.Series, runs: pd.Series, level: float = 
 def group_stats(frame: pd.DataFrame, by: list[str], metric: str, goal: str,
                 excluded: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per value (combination) of `by`: runs, mean, std, best, ci_low, ci_high of the
-    metric, and how many runs of that value were left out (crashed, failed...)."""
+    metric, and how many runs of that value were left out (crashed, failed...).
+
+    The first len(by) columns hold the values, named after the parameters (a parameter named
+    like a statistic, `runs` say, is `param:runs`), then STAT_COLUMNS."""
     values = frame[metric].astype("float64")
-    grouped = values.groupby([frame[column] for column in by], dropna=False, sort=True)
+    grouped = values.groupby(_keys(frame, by), dropna=False, sort=True)
     table = grouped.agg(runs="count", mean="mean", std="std",
                         best="max" if goal == "max" else "min")
     table["ci_low"], table["ci_high"] = t_interval(table["mean"], table["std"], table["runs"])
     if excluded is not None and len(excluded):
-        left_out = excluded.groupby(by, dropna=False).size()
+        left_out = excluded.groupby(_keys(excluded, by), dropna=False).size()
         table["excluded"] = left_out.reindex(table.index, fill_value=0).astype(int)
     else:
         table["excluded"] = 0
-    return table.reset_index()
+    taken = set(STAT_COLUMNS)
+    keys = table.index.to_frame(index=False).set_axis(
+        [claim(name, taken, "param:") for name in by], axis=1)
+    return pd.concat([keys, table.reset_index(drop=True)], axis=1)
+
+
+def _keys(frame: pd.DataFrame, by: list[str]) -> list[pd.Series]:
+    """The grouping columns, named by position (parameter names may repeat a statistic's)."""
+    return [frame[column].rename(position) for position, column in enumerate(by)]
 
 
 def one_way_stats(frame: pd.DataFrame, params: list[str], metric: str, goal: str,
@@ -53,10 +64,11 @@ def one_way_stats(frame: pd.DataFrame, params: list[str], metric: str, goal: str
     tables = []
     for param in params:
         table = group_stats(frame, [param], metric, goal, excluded)
-        tables.append(table.rename(columns={param: "value"}).assign(parameter=param))
+        table = table.set_axis(["value", *table.columns[1:]], axis=1)
+        tables.append(table.astype({"value": object}).assign(parameter=param))
     if not tables:
         return pd.DataFrame(columns=["parameter", "value", *STAT_COLUMNS])
-    stacked = pd.concat([t.astype({"value": object}) for t in tables], ignore_index=True)
+    stacked = pd.concat(tables, ignore_index=True)
     return stacked[["parameter", "value", *STAT_COLUMNS]]
 
 
@@ -85,7 +97,7 @@ def top_decile_shares(frame: pd.DataFrame, params: list[str], metric: str, goal:
 
 def best_run(frame: pd.DataFrame, metric: str, goal: str) -> pd.Series | None:
     """The row of the best run by the metric (ties: the earliest row), None if no values."""
-    values = frame[metric].astype("float64")
+    values = as_numbers(frame[metric])
     if values.notna().sum() == 0:
         return None
     return frame.loc[values.idxmax() if goal == "max" else values.idxmin()]

@@ -3,10 +3,14 @@
 An export is one quoted row per run: meta columns (`Name`, `State`, `Created`, `Runtime` or
 `Runtime (Seconds)`, ...), then config and summary columns as the UI shows them, with
 `true`/`false`, empty cells for missing values, dotted keys for nested config and `/` in
-summary keys. Nothing marks which column is config and which is summary, so `column_role`
+summary keys. Nothing marks which column is config and which is summary, so `header_role`
 decides by name, in this order:
 
-1. a W&B meta header (Name, ID, State, Created, Runtime, Sweep; User, Notes, Tags, ... are
+0. a header `config:KEY` or `summary:KEY` is that key in that role (our `export` writes these
+   only for the columns that the rules below would misread, so that every table reads back
+   identically);
+1. the first W&B meta header of each meta field (Name, ID, State, Created, Runtime, Sweep;
+   a second `state` or `Runtime (Seconds)` is an ordinary column; User, Notes, Tags, ... are
    dropped);
 2. `/` in the key or a leading `_` (`val/acc`, `_runtime`): summary, W&B's own convention;
 3. a known hyperparameter name (every field of the trial config, plus common names such as
@@ -30,6 +34,7 @@ import pandas as pd
 from analysis.runs import META, RunTable, make_table
 from vgg_sweep.config import FIELDS
 from vgg_sweep.errors import UserError
+from vgg_sweep.record import atomic_write_bytes
 
 # Export header -> meta column; headers mapped to None are UI bookkeeping we drop.
 META_HEADERS = {
@@ -55,7 +60,7 @@ _METRIC_PREFIX = ("best_", "final_", "test_", "train_", "val_", "valid_", "eval_
 
 
 def column_role(key: str, values: pd.Series, metric: str | None = None) -> str:
-    """'config' or 'summary' for one non-meta export column; rule in the module docstring."""
+    """'config' or 'summary' for one non-meta export column; rules 2-7 of the module docstring."""
     last = key.split(".")[-1].lower()
     if "/" in key or key.startswith("_"):
         return "summary"
@@ -71,44 +76,70 @@ def column_role(key: str, values: pd.Series, metric: str | None = None) -> str:
     return "config"
 
 
+def header_role(header: str, values: pd.Series, meta_seen: set[str],
+                metric: str | None = None) -> tuple[str | None, str]:
+    """(role, key) of one export column: role 'meta' (key: the meta field), None (dropped),
+    'config' or 'summary'; `meta_seen` holds the meta fields of the columns before it."""
+    for role in ("config", "summary"):
+        if header.startswith(f"{role}:"):
+            return role, header[len(role) + 1:]
+    key = header.strip()
+    field = META_HEADERS.get(key.lower(), "")
+    if field is None:
+        return None, key
+    if field and field not in meta_seen:
+        return "meta", field
+    return column_role(key, values, metric), key
+
+
 def read_csv_export(path: Path, metric: str | None = None) -> RunTable:
-    """A W&B UI CSV export (or our own `export`) as a RunTable."""
+    """A W&B UI CSV export (or our own `export`) as a RunTable.
+
+    The first row is the header; a row longer than it is refused (pandas would silently
+    make the first column the index and shift every column); a shorter row is padded with
+    empty cells."""
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise UserError(f"{path}: cannot read as CSV ({e}); pass a W&B CSV export") from None
-    renamed, config, summary = {}, [], []
-    for header in raw.columns:
-        key = header.strip()
-        if key.lower() in META_HEADERS:
-            if META_HEADERS[key.lower()]:
-                renamed[header] = META_HEADERS[key.lower()]
-            continue
-        renamed[header] = key
-        (config if column_role(key, raw[header], metric) == "config" else summary).append(key)
-    frame = raw[list(renamed)].rename(columns=renamed)
-    if "name" not in frame:
+        raw = pd.read_csv(path, dtype=str, header=None, na_filter=False)
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise UserError(f"{path}: cannot read as CSV ({error}); pass a W&B CSV export") \
+            from None
+    headers, rows = raw.iloc[0].tolist(), raw.iloc[1:].reset_index(drop=True)
+    meta, config, summary = {}, [], []
+    for position, header in enumerate(headers):
+        values = rows[position]
+        role, key = header_role(header, values, set(meta), metric)
+        if role == "meta":
+            meta[key] = values
+        elif role is not None:
+            (config if role == "config" else summary).append((key, values))
+    if "name" not in meta and "id" not in meta:
         raise UserError(f"{path}: no Name column; is this a W&B runs export?")
-    if "state" not in frame:
-        frame["state"] = "finished"
-    return make_table(frame, config, summary, source=str(path))
+    if "state" not in meta:
+        meta["state"] = pd.Series("finished", index=rows.index)
+    return make_table(pd.DataFrame(meta, index=rows.index), config, summary, source=str(path))
 
 
 def write_csv_export(table: RunTable, path: Path) -> None:
-    """Write the table as a W&B-style CSV export: every field quoted, booleans as
-    true/false, missing values empty, integral floats without `.0`."""
+    """Write the table as a W&B-style CSV export, atomically: every field quoted, booleans as
+    true/false, missing values empty, integral floats without `.0`; a column that
+    `header_role` would misread gets a `config:` or `summary:` header."""
     frame = table.frame
     meta = [column for column in META if column in frame]
-    columns = meta + table.config + table.summary
-    text = pd.DataFrame({column: _export_text(frame[column]) for column in columns})
-    headers = [WRITE_HEADERS.get(column, column) for column in meta] + table.config + \
-        table.summary
+    headers = [WRITE_HEADERS[column] for column in meta]
+    columns = [_export_text(frame[column]) for column in meta]
+    for role, keys in (("config", table.config), ("summary", table.summary)):
+        for key in keys:
+            text = _export_text(frame[key])
+            plain = header_role(key, text, set(meta)) == (role, key)
+            headers.append(key if plain else f"{role}:{key}")
+            columns.append(text)
+    text = pd.concat(columns, axis=1, ignore_index=True) if columns else pd.DataFrame()
+    data = text.to_csv(header=headers, index=False, quoting=csv.QUOTE_ALL)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text.to_csv(path, header=headers, index=False, quoting=csv.QUOTE_ALL)
+        atomic_write_bytes(path, data.encode())
     except OSError as error:
-        raise UserError(f"cannot write {path} ({error.strerror}); choose a writable -o path") \
-            from None
+        raise UserError(f"cannot write {path} ({error.strerror or error}); choose a writable "
+                        "-o path") from None
 
 
 def _export_text(column: pd.Series) -> pd.Series:

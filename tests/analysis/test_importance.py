@@ -28,11 +28,23 @@ def test_importance_ranks_the_driving_parameter_first():
 def test_feature_matrix_one_hot_and_fills():
     frame = pd.DataFrame({"act": ["a", "b", None], "lr": [0.1, np.nan, 0.3],
                           "bn": pd.array([True, None, False], dtype="boolean")})
-    features = feature_matrix(frame, ["act", "lr", "bn"])
-    assert list(features) == ["act=a", "act=b", "lr", "bn"]
-    assert features.loc[2, ["act=a", "act=b"]].tolist() == [0.0, 0.0]  # missing: no category
-    assert features["lr"].tolist() == [0.1, 0.2, 0.3]
-    assert features["bn"].tolist() == [1.0, 0.0, 0.0]
+    features, names = feature_matrix(frame, ["act", "lr", "bn"])
+    assert names["feature"].tolist() == ["act=a", "act=b", "lr", "bn"]
+    assert names["parameter"].tolist() == ["act", "act", "lr", "bn"]
+    assert features.loc[2, [0, 1]].tolist() == [0.0, 0.0]  # missing: no category
+    assert features[2].tolist() == pytest.approx([0.1, 0.2, 0.3])
+    assert features[3].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_feature_names_that_repeat_are_kept_apart():
+    """`a=b` with value `c` and `a` with value `b=c` both make the feature name `a=b=c`."""
+    frame = pd.DataFrame({"a=b": ["c", "d", "c", "d"], "a": ["b=c", "x", "x", "b=c"],
+                          "m": [1.0, 2.0, 3.0, 4.0]})
+    features, names = feature_matrix(frame, ["a=b", "a"])
+    assert names["feature"].tolist() == ["a=b=c", "a=b=d", "a=b=c", "a=x"]
+    assert features.shape == (4, 4)
+    table = parameter_importance(frame, ["a=b", "a"], "m")
+    assert sorted(table["parameter"]) == ["a", "a", "a=b", "a=b"]
 
 
 def test_too_few_runs_give_an_empty_table():
