@@ -27,6 +27,7 @@ UNKNOWN_STATE = "unknown"  # a run whose source gives no state
 KNOWN_STATES = (*STATES, "preempted", "preempting", "pending", UNKNOWN_STATE)
 # Default metric: the first of these that the runs have.
 METRIC_PREFERENCE = ("val_acc", "best_val_acc", "test_acc")
+LARGEST = 1e300
 _TRUE_FALSE = {"true", "false"}
 _TRAILING_NUMBER = r"(\d+)$"
 

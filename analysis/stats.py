@@ -78,7 +78,7 @@ def top_decile_shares(frame: pd.DataFrame, params: list[str], metric: str, goal:
     of each parameter value against its share among all runs. A lift well above 1 is a value
     the good runs favour; the top decile of a bayes sweep is also where the sampler looked."""
     rows = frame[frame[metric].notna()]
-    if rows.empty:
+    if rows.empty or not params:
         return pd.DataFrame(columns=["parameter", "value", "top_share", "all_share", "lift"])
     count = max(1, int(np.ceil(len(rows) / 10)))
     order = rows[metric].astype("float64").sort_values(ascending=goal == "min", kind="stable")
