@@ -85,11 +85,12 @@ def _as_text(value) -> str:
 
 
 def as_numbers(column: pd.Series) -> pd.Series:
-    """float64 with NaN for anything that is not a finite number (text, lists, inf, missing)."""
+    """float64: numbers as they are, numeric text parsed, anything else NaN: text, lists, inf,
+    and magnitudes over LARGEST (overflowed values, which also overflow a plot's axes)."""
     scalars = column.astype(object).map(
         lambda value: value if isinstance(value, int | float | str | np.number) else None)
     numbers = pd.to_numeric(scalars, errors="coerce").astype("float64")
-    return numbers.where(np.isfinite(numbers))
+    return numbers.where(numbers.abs() <= LARGEST)
 
 
 def _text(column: pd.Series) -> pd.Series:
