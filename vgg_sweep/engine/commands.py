@@ -9,13 +9,19 @@ import click
 from vgg_sweep.engine.spec import SweepSpec, load_spec
 from vgg_sweep.record import make_dir
 
+# `validate`, `sweep` and `agent` take the same --override.
+OVERRIDE_OPTION = click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
+                               help="pin a parameter to a value, e.g. --override epochs=1")
+
 
 def parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
+    """`KEY=VALUE` strings as {key: value}; keys and values are checked by `load_spec`."""
     pairs = {}
     for item in values:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--override")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not key=value, e.g. epochs=1",
+                                     param_hint="--override")
         pairs[key.strip()] = value.strip()
     return pairs
 
@@ -55,10 +61,12 @@ def space_summary(spec: SweepSpec) -> str:
 
 @click.command()
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
-def validate(sweep_file):
+@OVERRIDE_OPTION
+def validate(sweep_file, overrides):
     """Check a W&B sweep YAML against W&B's schema and the trial config."""
-    spec = _load(sweep_file)
-    click.echo(f"OK {sweep_file}: sweep {spec.name!r}: {space_summary(spec)}")
+    spec = _load(sweep_file, overrides)
+    click.echo(f"OK {click.format_filename(sweep_file)}: sweep {spec.name!r}: "
+               f"{space_summary(spec)}")
 
 
 def _engine_options(command):

@@ -10,11 +10,13 @@ tests/engine/golden/ holds the engine's own output to prove it.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vgg_sweep.engine.spec import SweepSpec
+if TYPE_CHECKING:  # spec checks a grid's size with grid_count before anyone lists it
+    from vgg_sweep.engine.spec import SweepSpec
 
 
 def grid_values(kind: str, args: dict[str, Any]) -> list[Any]:
@@ -28,6 +30,20 @@ def grid_values(kind: str, args: dict[str, Any]) -> list[Any]:
     if kind == "q_uniform":
         return np.arange(args["min"], args["max"], args["q"]).tolist()
     raise ValueError(f"{kind} is not a grid distribution")
+
+
+def grid_count(kind: str, args: dict[str, Any]) -> int | float:
+    """len(grid_values(kind, args)) without listing them; inf when the count overflows."""
+    if kind == "constant":
+        return 1
+    if kind == "categorical":
+        return len(args["values"])
+    if kind == "int_uniform":
+        return max(args["max"] - args["min"] + 1, 0)
+    if kind == "q_uniform":  # numpy.arange's length: ceil((stop - start) / step)
+        steps = (args["max"] - args["min"]) / args["q"]
+        return max(math.ceil(steps), 0) if math.isfinite(steps) else math.inf
+    return math.inf  # not a grid kind: spec refuses it on a grid anyway
 
 
 def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:

@@ -8,13 +8,20 @@ field, every value passes `parse_value`, every range lies inside the field's bou
 first problem found is raised as one `SpecError` line naming the file, the key and the fix,
 before any trial starts; things W&B accepts but that will surprise (a `1e-3` that YAML reads
 as a string) are returned as warnings.
+
+Validated means usable: every value in an accepted file is plain data that an Optuna study
+stores and gives back (strings without NUL, integers within 2**53, finite floats; no dates,
+bytes or sets), every draw's range is finite, and the work is bounded (the file's size, the
+nodes its aliases expand to, the grid's size, the runs planned up front).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import math
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,7 @@ import yaml
 
 from vgg_sweep import config as trial_config
 from vgg_sweep.config import ConfigError, describe_allowed, field_type, parse_value
+from vgg_sweep.engine.grid import grid_count
 from vgg_sweep.errors import UserError
 
 TOP_LEVEL = ("program", "command", "method", "metric", "parameters", "early_terminate",
@@ -59,6 +67,17 @@ CHOICE_KINDS = ("constant", "categorical", "categorical_w_probabilities")
 # Unbounded distributions are checked on their central 1 - 2e-4 mass: a draw outside the
 # field's bounds is possible but rare, and fails that one trial with the reason.
 TAIL_Z = 3.719
+# Bounds on the work an accepted file can ask for; sweep files are a few hundred bytes.
+MAX_FILE_BYTES = 64 * 1024  # PyYAML reads ~70 KB/s: under a second
+MAX_NODES = 100_000  # YAML nodes once aliases are expanded (a "billion laughs" file)
+MAX_DEPTH = 32  # nesting levels; a sweep file needs 5
+MAX_RUNS = 10_000  # grid points, and run_cap (random search draws all of them up front)
+MAX_BANDS = 100  # hyperband bands, W&B's count for min_iter
+MAX_INT = 2**53  # the largest integer a float64 (Optuna's params, JSON readers) holds exactly
+MAX_NAME_BYTES = 200  # the sweep's name is a folder name
+_SHORT = reprlib.Repr()  # values quoted in messages: a line, not the whole value
+_SHORT.maxstring = _SHORT.maxother = 60
+_show = _SHORT.repr
 
 
 class SpecError(UserError):
@@ -115,24 +134,77 @@ def load_spec(path: Path | str, overrides: dict[str, str] | None = None) -> Swee
     """Read and validate a sweep YAML; `overrides` pin fields to constants (`epochs=1`)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise UserError(f"{path}: cannot read the sweep file ({error.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UserError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB; a sweep file is a "
+                        "few hundred bytes: pass a sweep YAML")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text file (not UTF-8); pass a sweep YAML") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        hint = ""
-        if where and "${" in text.splitlines()[where.line]:
-            hint = ("; in a [...] list W&B macros need quotes: [\"${env}\", "
-                    "\"${interpreter}\", ...], or write one '- ${env}' item per line")
-        raise SpecError(path, "yaml", f"{problem}{line}{hint}") from None
-    spec = parse_spec(raw, path)
+    spec = parse_spec(_read_yaml(text, path), path)
     return with_overrides(spec, overrides) if overrides else spec
+
+
+def _read_yaml(text: str, path: Path) -> Any:
+    """`yaml.safe_load`, refusing aliases that expand past MAX_NODES or MAX_DEPTH."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        nodes, depth = _expanded_size(node, {}, path)
+        if nodes > MAX_NODES or depth > MAX_DEPTH:
+            raise SpecError(path, "yaml", f"expands to {nodes} nodes {depth} levels deep (limits "
+                            f"{MAX_NODES}, {MAX_DEPTH}); write the sweep without nested aliases")
+        return loader.construct_document(node)
+    except yaml.YAMLError as error:
+        raise SpecError(path, "yaml", _yaml_problem(error, text)) from None
+    except RecursionError:
+        raise SpecError(path, "yaml", f"nested more than {MAX_DEPTH} levels deep") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict, path: Path) -> tuple[int, int]:
+    """(nodes, depth) of a node with its aliases expanded; each node is counted once."""
+    if id(node) in sizes:
+        if sizes[id(node)] is None:
+            raise SpecError(path, "yaml", f"the alias at line {node.start_mark.line + 1} "
+                            "contains itself; write the values out")
+        return sizes[id(node)]
+    sizes[id(node)] = None
+    children = node.value if isinstance(node, yaml.SequenceNode) else (
+        [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+    counts = [_expanded_size(child, sizes, path) for child in children]
+    sizes[id(node)] = (1 + sum(n for n, _ in counts), 1 + max((d for _, d in counts), default=0))
+    return sizes[id(node)]
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str) -> str:
+    """The parser's problem with its line (and where the unclosed thing started)."""
+    lines = text.splitlines()
+    where = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or getattr(error, "reason", "invalid YAML")
+    if where is not None:
+        line = where.line + 1
+    elif isinstance(error, yaml.reader.ReaderError):  # a character YAML does not allow
+        line = text.count("\n", 0, error.position) + 1
+        problem = f"character {error.character!r}: {problem}"
+    else:
+        return problem
+    line = min(line, max(len(lines), 1))  # the end of the file is its last line
+    context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context and start is not None and start.line + 1 != line:
+        problem += f" ({context} that starts at line {start.line + 1})"
+    hint = ""
+    if "${" in (lines[line - 1] if lines else ""):
+        hint = ("; in a [...] list W&B macros need quotes: [\"${env}\", "
+                "\"${interpreter}\", ...], or write one '- ${env}' item per line")
+    return f"{problem} at line {line}{hint}"
 
 
 def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
@@ -140,6 +212,7 @@ def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
     path = Path(path)
     if not isinstance(raw, dict):
         raise SpecError(path, "yaml", "a sweep file is a mapping with method: and parameters:")
+    _check_plain(raw, "", path)
     for key in raw:
         if key not in TOP_LEVEL:
             raise SpecError(path, str(key), f"unknown top-level key{_did_you_mean(key, TOP_LEVEL)}"
@@ -156,12 +229,16 @@ def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
     if hyperband is not None and metric is None:
         raise SpecError(path, "early_terminate", "hyperband needs metric: {name: ..., goal: ...}")
     run_cap = raw.get("run_cap")
-    if run_cap is not None and (not _is_int(run_cap) or run_cap < 1):
-        raise SpecError(path, "run_cap", f"{run_cap!r} is not a positive integer")
+    if run_cap is not None and (not _is_int(run_cap) or not 1 <= run_cap <= MAX_RUNS):
+        raise SpecError(path, "run_cap", f"{_show(run_cap)} is not an integer in [1, {MAX_RUNS}]")
+    if method == "grid":
+        _check_grid_size(params, path)
     _check_command(raw, path, warnings)
     name = raw.get("name", path.stem)
-    if not isinstance(name, str) or not name.strip() or "/" in name or name in (".", ".."):
-        raise SpecError(path, "name", f"{name!r} cannot name a folder; write e.g. name: vgg6-lr")
+    if (not isinstance(name, str) or not name.strip() or not name.isprintable() or "/" in name
+            or name in (".", "..") or len(name.encode()) > MAX_NAME_BYTES):
+        raise SpecError(path, "name", f"{_show(name)} cannot name a folder (printable, no '/', "
+                        f"at most {MAX_NAME_BYTES} bytes); write e.g. name: vgg6-lr")
     return SweepSpec(path=path, name=name, method=method, params=params, metric=metric,
                      goal=goal, hyperband=hyperband, run_cap=run_cap,
                      warnings=tuple(warnings))
@@ -171,10 +248,15 @@ def with_overrides(spec: SweepSpec, overrides: dict[str, str]) -> SweepSpec:
     """Pin fields to constants (e.g. `epochs=1 dataset=synthetic` for a smoke run)."""
     params = dict(spec.params)
     for key, value in overrides.items():
+        where = "--override " + repr(f"{key}={value}")[1:-1]  # escapes NUL, newlines
+        if key not in trial_config.FIELDS:
+            raise SpecError(spec.path, where, _not_a_field(key))
         try:
-            params[key] = Param(key, "constant", {"value": parse_value(key, value)})
+            pinned = parse_value(key, value)
         except ConfigError as error:
-            raise UserError(f"--override {key}={value}: {error.message}") from None
+            raise SpecError(spec.path, where, error.message) from None
+        _check_plain(pinned, where, spec.path)
+        params[key] = Param(key, "constant", {"value": pinned})
     return dataclasses.replace(spec, params=params)
 
 
@@ -218,7 +300,7 @@ def _hyperband(section: Any, path: Path) -> Hyperband | None:
                             f"{', '.join(HYPERBAND_KEYS)}")
     eta = section.get("eta", 3)
     if not _is_number(eta) or eta <= 1:
-        raise SpecError(path, f"{key}.eta", f"{eta!r} must be a number > 1 (W&B default 3)")
+        raise SpecError(path, f"{key}.eta", f"{_show(eta)} must be a number > 1 (W&B default 3)")
     strict = section.get("strict", False)
     if not isinstance(strict, bool):
         raise SpecError(path, f"{key}.strict", f"{strict!r} must be true or false")
@@ -226,8 +308,9 @@ def _hyperband(section: Any, path: Path) -> Hyperband | None:
         max_iter, s = section["max_iter"], section.get("s")
         if not _is_int(max_iter) or max_iter < 1:
             raise SpecError(path, f"{key}.max_iter", f"{max_iter!r} is not a positive integer")
-        if not _is_int(s) or s < 1:
-            raise SpecError(path, f"{key}.s", "max_iter needs s: the number of bands, e.g. 2")
+        if not _is_int(s) or not 1 <= s <= MAX_BANDS:
+            raise SpecError(path, f"{key}.s", f"max_iter needs s: the number of bands, 1 to "
+                            f"{MAX_BANDS}, e.g. 2")
         bands, band = [], max_iter
         for _ in range(s):
             band /= eta
@@ -240,7 +323,7 @@ def _hyperband(section: Any, path: Path) -> Hyperband | None:
         if not _is_int(min_iter) or min_iter < 1:
             raise SpecError(path, f"{key}.min_iter", f"{min_iter!r} is not a positive integer")
         bands, band = [], min_iter
-        for _ in range(100):  # W&B's count; later bands are never reached
+        while len(bands) < MAX_BANDS and band <= MAX_INT:  # later bands are never reached
             bands.append(int(band))
             band *= eta
     else:
@@ -278,8 +361,7 @@ def _parameters(section: Any, method: str, path: Path, warnings: list[str]) -> d
 def _parameter(name: str, body: Any, path: Path, warnings: list[str]) -> Param:
     key = f"parameters.{name}"
     if name not in trial_config.FIELDS:
-        raise SpecError(path, key, "not a TrialConfig field"
-                        f"{_did_you_mean(name, trial_config.FIELDS)}; see vgg-sweep train --help")
+        raise SpecError(path, key, _not_a_field(name))
     if not isinstance(body, dict):
         raise SpecError(path, key, f"write {name}: {{value: {body!r}}} or {{values: [...]}}")
     if "parameters" in body:
@@ -288,9 +370,9 @@ def _parameter(name: str, body: Any, path: Path, warnings: list[str]) -> Param:
     kind = body.get("distribution") or _infer_kind(name, body, path)
     if kind == "categorical" and "probabilities" in body:
         kind = "categorical_w_probabilities"
-    if kind not in KINDS:
-        raise SpecError(path, f"{key}.distribution", f"{kind!r} is not a W&B distribution"
-                        f"{_did_you_mean(str(kind), KINDS)}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise SpecError(path, f"{key}.distribution", f"{_show(kind)} is not a W&B distribution"
+                        f"{_did_you_mean(kind, KINDS)}; write one name, e.g. uniform")
     required, defaults = KINDS[kind]
     for arg in body:
         if arg != "distribution" and arg not in required and arg not in defaults:
@@ -334,10 +416,14 @@ def _check_choices(name: str, kind: str, args: dict, path: Path, warnings: list[
     if kind != "constant" and (not isinstance(values, list) or not values):
         raise SpecError(path, f"{key}.values", "write a non-empty list, e.g. values: [1, 2]")
     for value in values:
+        if isinstance(value, dict | list):
+            raise SpecError(path, key, f"{_show(value)} is a nested list or mapping; write "
+                            "one plain value for each item")
         try:
             parse_value(name, value)
         except ConfigError:
-            raise SpecError(path, key, f"{value!r} is not {describe_allowed(name)}") from None
+            raise SpecError(path, key, f"{_show(value)} is not {describe_allowed(name)}"
+                            ) from None
         if isinstance(value, str) and field_type(name) in (int, float):
             warnings.append(f"{path}: {key}: {value!r} is a string to YAML, and W&B will log "
                             f"it as text; write {float(value)!r} or !!float {value}")
@@ -366,14 +452,17 @@ def _check_numeric(name: str, kind: str, args: dict, path: Path) -> None:
         raise SpecError(path, key, f"min {args['min']!r} is not less than max {args['max']!r}")
     if "min" in args and kind.endswith("_values") and args["min"] <= 0:
         raise SpecError(path, f"{key}.min", f"{kind} needs min > 0 (values, not exponents)")
-    for arg in ("q", "sigma", "a", "b"):
-        if arg in args and (args[arg] <= 0 if arg == "q" else args[arg] < 0):
+    for arg in ("q", "sigma", "a", "b"):  # numpy's beta needs a, b > 0; a sigma of 0 is fixed
+        if arg in args and (args[arg] < 0 if arg == "sigma" else args[arg] <= 0):
             raise SpecError(path, f"{key}.{arg}", f"{args[arg]!r} must be positive")
     integral = kind == "int_uniform" or ("q" in args and float(args["q"]).is_integer())
     if kind_of_field is int and not integral:
         raise SpecError(path, key, f"{name} is an integer but {kind} draws fractions; use "
                         "int_uniform, or a q_ distribution with an integer q")
     low, high = support(Param(name, kind, args))
+    if not (_storable_number(low) and _storable_number(high)):
+        raise SpecError(path, key, f"{kind} draws from [{low:g}, {high:g}], beyond what a float "
+                        "holds; narrow it (min/max are exponents for log_uniform, not values)")
     try:
         for bound in (low, high):
             parse_value(name, bound)
@@ -389,14 +478,14 @@ def support(param: Param) -> tuple[float, float]:
     if base in ("int_uniform", "uniform", "log_uniform_values", "inv_log_uniform_values"):
         low, high = args["min"], args["max"]
     elif base == "log_uniform":
-        low, high = math.exp(args["min"]), math.exp(args["max"])
+        low, high = _exp(args["min"]), _exp(args["max"])
     elif base == "inv_log_uniform":
-        low, high = math.exp(-args["max"]), math.exp(-args["min"])
+        low, high = _exp(-args["max"]), _exp(-args["min"])
     elif base == "normal":
         low, high = (args["mu"] - TAIL_Z * args["sigma"], args["mu"] + TAIL_Z * args["sigma"])
     elif base == "log_normal":
-        low, high = (math.exp(args["mu"] - TAIL_Z * args["sigma"]),
-                     math.exp(args["mu"] + TAIL_Z * args["sigma"]))
+        low, high = (_exp(args["mu"] - TAIL_Z * args["sigma"]),
+                     _exp(args["mu"] + TAIL_Z * args["sigma"]))
     else:  # beta; scipy comes with scikit-learn, and only beta sweeps pay for its import
         from scipy.stats import beta
 
@@ -404,12 +493,80 @@ def support(param: Param) -> tuple[float, float]:
         low, high = (float(beta.ppf(tail, args["a"], args["b"])),
                      float(beta.ppf(1 - tail, args["a"], args["b"])))
     if "q" in args:
-        q = args["q"]
-        low, high = round(low / q) * q, round(high / q) * q
+        low, high = _quantise_bound(low, args["q"]), _quantise_bound(high, args["q"])
     return low, high
 
 
+def _exp(x: float) -> float:
+    return math.exp(x) if x < 709.78 else math.inf  # exp(709.78) is the largest float
+
+
 # --- helpers -------------------------------------------------------------------------------------
+
+def _quantise_bound(x: float, q: float) -> float:
+    """round(x / q) * q, as the draws quantise; inf or nan when that overflows."""
+    steps = x / q
+    return round(steps) * q if math.isfinite(steps) else steps
+
+
+def _storable_number(value: int | float) -> bool:
+    """Finite, and an integer only up to MAX_INT: what a study stores and gives back."""
+    if isinstance(value, int):
+        return abs(value) <= MAX_INT
+    return math.isfinite(value)
+
+
+def _check_plain(value: Any, key: str, path: Path) -> None:
+    """Every value is plain data a study stores as it is: str (no NUL), bool, None,
+    a storable number, or lists and mappings of those."""
+    where = key or "yaml"
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_plain(name, where, path)
+            _check_plain(item, f"{key}.{name}" if key else str(name), path)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_plain(item, f"{where}[{index}]", path)
+    elif isinstance(value, str):
+        if "\0" in value or not value.isascii() and not _encodable(value):
+            raise SpecError(path, where, f"{_show(value)} holds a NUL or an unpaired surrogate "
+                            "character, which no file or process argument takes; remove it")
+    elif isinstance(value, datetime.date):
+        raise SpecError(path, where, f"YAML reads {value} as a date; quote it: '{value}'")
+    elif isinstance(value, bytes):
+        raise SpecError(path, where, "a !!binary value; write plain text")
+    elif isinstance(value, float) and not _storable_number(value):
+        raise SpecError(path, where, f"{value} is not a finite number; write a number")
+    elif isinstance(value, int) and not _storable_number(value):
+        raise SpecError(path, where, f"{_show(value)} is beyond +-2**53, the integers a study "
+                        "stores exactly; write a smaller number")
+    elif not (value is None or isinstance(value, bool | int | float)):
+        raise SpecError(path, where, f"a YAML {type(value).__name__} is not plain data; write "
+                        "a value, a [...] list or a {...} mapping")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_grid_size(params: dict[str, Param], path: Path) -> None:
+    counts = {name: grid_count(p.kind, p.args) for name, p in params.items()}
+    size = math.prod(counts.values())
+    if size > MAX_RUNS:
+        sizes = ", ".join(f"{name} x{n:g}" for name, n in counts.items() if n > 1)
+        raise SpecError(path, "parameters", f"a grid of {size:.3g} points ({sizes}) is over the "
+                        f"limit of {MAX_RUNS}; use fewer values, or method: random with run_cap")
+
+
+def _not_a_field(name: Any) -> str:
+    """Why a name cannot be swept, with the closest TrialConfig field."""
+    return (f"not a TrialConfig field{_did_you_mean(name, trial_config.FIELDS)}; "
+            "see vgg-sweep train --help")
+
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
