@@ -4,7 +4,8 @@ In-process: `run_trial(config, run_dir, *, run_id, sweep, resume, on_epoch)`. As
 `python fake_trial.py --key=value ... --sweep= --runs_dir= --run_id= [--resume]`, exit 0/1/2,
 SIGTERM or SIGINT -> state killed. val_acc rises each epoch towards a value set by lr and
 optimizer. `seed=13` crashes after epoch 1 of the first attempt (exit 3 / an exception) and
-succeeds when resumed. FAKE_EPOCH_SECONDS sets the time per epoch.
+succeeds when resumed. `device=cuda` fails at once with the reason the real trainer gives on a
+machine without a GPU (exit 1 / state failed). FAKE_EPOCH_SECONDS sets the time per epoch.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from vgg_sweep.config import ConfigError, config_dict, make_config
 from vgg_sweep.record import read_record, write_record
 
 CRASH_SEED = 13
+NO_GPU = "device=cuda requested but no CUDA GPU is available on this machine"
 
 
 @dataclass
@@ -47,6 +49,10 @@ def run_trial(config, run_dir, *, run_id, sweep=None, resume=False, on_epoch=Non
             history = []
     record = {"id": run_id, "name": run_id, "sweep": sweep, "state": "running",
               "config": config_dict(config), "summary": {}, "history": history}
+    if config.device == "cuda":
+        write_record(run_dir, {**record, "state": "failed",
+                               "summary": {"failure_reason": NO_GPU}})
+        return Result("failed", {"failure_reason": NO_GPU}, history, NO_GPU)
     state, stopped_early = "finished", False
     for epoch in range(len(history) + 1, config.epochs + 1):
         time.sleep(float(os.environ.get("FAKE_EPOCH_SECONDS", "0")))
@@ -98,7 +104,7 @@ def main(argv: list[str]) -> int:
         print(error, flush=True)
         os._exit(3)
     print(f"{options['run_id']} {result.state}")
-    return 0
+    return 1 if result.state == "failed" else 0
 
 
 if __name__ == "__main__":

@@ -33,37 +33,65 @@ class SweepSummary:
     states: dict[str, int]  # finished | pruned | failed | retried | waiting | running
     best: optuna.trial.FrozenTrial | None
     interrupted: bool = False
-    broken_workers: int = 0  # workers that died of an error (their trials are retried)
+    stopped: str | None = None  # why the sweep stopped after failures in a row
+    new_failures: int = 0  # trials of this invocation that failed for good
+    rerun: int = 0  # failed trials enqueued again by --retry-failed
+    errors: list[str] = dataclasses.field(default_factory=list)  # "w0, w1: message"
+    broken_workers: int = 0  # workers that died (their trials are retried)
 
 
 def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = Path("runs"),
               workers: int = 1, count: int | None = None, gpus: list[str] | None = None,
-              create: bool = True, seed: int = 0, **job_options) -> SweepSummary:
-    """Run (or join, `create=False`) the sweep until done, `count` trials, or Ctrl-C.
+              create: bool = True, seed: int = 0, retry_failed: bool = False,
+              **job_options) -> SweepSummary:
+    """Run (or join, `create=False`) the sweep until done, `count` trials, Ctrl-C, or the
+    stop after `max_failures` failed trials in a row; `retry_failed` enqueues the trials
+    that failed for good again first.
 
-    `job_options` go to `Job` (in_process, heartbeat, trial_fn, trial_command)."""
+    `job_options` go to `Job` (in_process, heartbeat, max_failures, trial_fn, trial_command)."""
     quiet_optuna()
     workers = len(gpus) if gpus else workers
     url = storage or default_journal(runs_dir, spec.name)
     check_storage(url, workers)
     study, created = queue.open_study(spec, open_storage(url), create=create, seed=seed)
     planned = queue.fill_queue(study, spec, created)
+    queue.restart(study)
+    rerun = len(queue.retry_failed(study)) if retry_failed else 0
+    failed_before = _failed(study)
     job = Job(spec=spec, storage_url=url, runs_dir=Path(runs_dir), **job_options)
     context = multiprocessing.get_context("spawn")
     budget = context.Value("i", count) if count is not None else None
+    errors = context.SimpleQueue()
     # CPU workers share the cores: N workers each using every core would thrash.
     threads = None if gpus else max(1, (os.cpu_count() or 1) // workers)
     processes = [context.Process(target=work, name=f"w{index}",
-                                 args=(job, f"w{index}", budget,
+                                 args=(job, f"w{index}", errors, budget,
                                        gpus[index] if gpus else None, threads))
                  for index in range(workers)]
     for process in processes:
         process.start()
     interrupted = _wait(processes, study, total=count or planned or spec.run_cap)
     summary = summarise(study, spec, interrupted)
+    summary.stopped = queue.stop_reason(study)
+    summary.new_failures = len(_failed(study) - failed_before)
+    summary.rerun = rerun
+    summary.errors = _error_lines(errors)
     summary.broken_workers = sum(1 for p in processes if p.exitcode not in (0, None)
                                  and not interrupted)
     return summary
+
+
+def _failed(study: optuna.Study) -> set[int]:
+    return {t.number for t in queue.failed_for_good(study.get_trials(deepcopy=False))}
+
+
+def _error_lines(errors) -> list[str]:
+    """The workers' errors, one line per distinct message naming the workers it stopped."""
+    labels: dict[str, list[str]] = {}
+    while not errors.empty():
+        label, message = errors.get()
+        labels.setdefault(message, []).append(label)
+    return [f"{', '.join(names)}: {message}" for message, names in labels.items()]
 
 
 def _wait(processes, study: optuna.Study, total: int | None) -> bool:
@@ -77,8 +105,9 @@ def _wait(processes, study: optuna.Study, total: int | None) -> bool:
             try:
                 for process in processes:
                     process.join(timeout=1.0)
-                bar.n = summarise(study, None).states.get("done", 0)
-                bar.refresh()
+                if not bar.disable:
+                    bar.n = summarise(study, None).states.get("done", 0)
+                    bar.refresh()
             except KeyboardInterrupt:
                 interrupted = True
                 for process in processes:
@@ -92,7 +121,7 @@ def summarise(study: optuna.Study, spec: SweepSpec | None, interrupted: bool = F
               ) -> SweepSummary:
     """Counts per outcome (a retried failure counts as `retried`, not `failed`) and the best."""
     trials = study.get_trials(deepcopy=False)
-    repeated = {t.user_attrs.get("retry_of") for t in trials}
+    failed = {t.number for t in queue.failed_for_good(trials)}
     states: Counter = Counter()
     for t in trials:
         if t.user_attrs.get("over_run_cap"):
@@ -102,7 +131,7 @@ def summarise(study: optuna.Study, spec: SweepSpec | None, interrupted: bool = F
         elif t.state == TrialState.PRUNED:
             states["pruned"] += 1
         elif t.state == TrialState.FAIL:
-            states["retried" if t.number in repeated else "failed"] += 1
+            states["failed" if t.number in failed else "retried"] += 1
         else:
             states[t.state.name.lower()] += 1
     states["done"] = states["finished"] + states["pruned"] + states["failed"]

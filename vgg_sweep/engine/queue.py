@@ -14,7 +14,12 @@ points, and a crashed trial is never run again. Instead:
   host; the machines' clocks must agree well within it), marks the trial crashed. Optuna's
   own heartbeat exists only for RDB storages; one lease works for both.
 - A crashed trial is failed and enqueued again once, with the same run id, and resumes from
-  its checkpoint; a Ctrl-C'd trial is enqueued again without using up its retry.
+  its checkpoint; a Ctrl-C'd trial is enqueued again without using up its retry. Retries are
+  claimed before fresh points, so a crash is followed by its retry.
+- `--retry-failed` enqueues the trials that failed for good again, as new runs (new run ids).
+- After `max_failures` trials in a row failed or crashed (in the order they ended, across all
+  workers and machines) the study attribute `stopped` holds the reason and every worker stops
+  claiming. Running the sweep again clears it and counts from there (`failures_from`).
 
 Trial user attributes: `params` (the point), `point` (its index), `run_id`, `attempt`,
 `retry_of` (the trial this one repeats), `lease`, `state` and `reason` (the run's outcome).
@@ -27,6 +32,8 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
+from itertools import takewhile
 from typing import Any
 
 import optuna
@@ -145,10 +152,12 @@ def next_trial(study: optuna.Study, spec: SweepSpec, grace: float) -> optuna.Tri
 
 
 def claim_waiting(study: optuna.Study) -> optuna.Trial | None:
-    """Atomically take the oldest WAITING trial (uses FrozenTrial._trial_id, as Optuna's own
+    """Atomically take the oldest WAITING retry, else the oldest WAITING trial (uses
+    FrozenTrial._trial_id, as Optuna's own
     `Study._pop_waiting_trial_id` does: the public API has no claim-only call)."""
     storage = study._storage
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    for frozen in sorted(waiting, key=lambda t: ("retry_of" not in t.user_attrs, t.number)):
         try:
             if storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING):
                 return optuna.Trial(study, frozen._trial_id)
@@ -229,15 +238,17 @@ def reclaim_stale(study: optuna.Study, grace: float) -> None:
         retry(study, frozen, interrupted=False)
 
 
-def retry(study: optuna.Study, frozen: FrozenTrial, *, interrupted: bool) -> bool:
-    """Enqueue the trial again with its run id (it resumes from its checkpoint)."""
-    attempt = frozen.user_attrs.get("attempt", 0)
-    if not interrupted:
+def retry(study: optuna.Study, frozen: FrozenTrial, *, interrupted: bool = False,
+          rerun: bool = False) -> bool:
+    """Enqueue the trial again with its run id (it resumes from its checkpoint); `rerun`: as
+    a new run with a fresh retry (--retry-failed)."""
+    attempt = 0 if rerun else frozen.user_attrs.get("attempt", 0)
+    if not (interrupted or rerun):
         if attempt >= MAX_RETRIES:
             return False
         attempt += 1
-    kept = {k: v for k, v in frozen.user_attrs.items()
-            if k not in ("lease", "state", "reason", "over_run_cap")}
+    dropped = ("lease", "state", "reason", "over_run_cap") + (("run_id",) if rerun else ())
+    kept = {k: v for k, v in frozen.user_attrs.items() if k not in dropped}
     study.enqueue_trial(frozen.params, user_attrs={**kept, "attempt": attempt,
                                                    "retry_of": frozen.number})
     return True
@@ -249,3 +260,58 @@ def fail(study: optuna.Study, trial: optuna.Trial, *, requeue: bool, interrupted
     study.tell(trial, state=TrialState.FAIL)
     if requeue:
         retry(study, study._storage.get_trial(trial._trial_id), interrupted=interrupted)
+
+
+def failed_for_good(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The failed trials that nothing runs again (no retry, no rerun)."""
+    repeated = {t.user_attrs.get("retry_of") for t in trials}
+    return [t for t in trials if t.state == TrialState.FAIL and t.number not in repeated
+            and not t.user_attrs.get("over_run_cap")]
+
+
+def retry_failed(study: optuna.Study) -> list[FrozenTrial]:
+    """--retry-failed: enqueue every trial that failed for good again, as a new run."""
+    failed = failed_for_good(study.get_trials(deepcopy=False))
+    for frozen in failed:
+        retry(study, frozen, rerun=True)
+    return failed
+
+
+# --- stopping after failures ---------------------------------------------------------------------
+
+def stop_reason(study: optuna.Study) -> str | None:
+    """Why the sweep stopped (every worker checks before claiming), or None."""
+    return study.user_attrs.get("stopped")
+
+
+def restart(study: optuna.Study) -> None:
+    """A new run of a stopped sweep: clear the stop, count failures from the next trial."""
+    if stop_reason(study) is not None:
+        study.set_user_attr("failures_from", len(study.get_trials(deepcopy=False)))
+        study.set_user_attr("stopped", None)
+
+
+def failure_streak(study: optuna.Study) -> list[FrozenTrial]:
+    """The trials that failed or crashed since the last one that finished or was pruned, in
+    the order they ended; an interrupted (Ctrl-C'd) trial counts neither way."""
+    since = study.user_attrs.get("failures_from", 0)
+    ended = sorted((t for t in study.get_trials(deepcopy=False, states=(
+        TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+        if t.number >= since and not _interrupted(t) and not t.user_attrs.get("over_run_cap")),
+        key=lambda t: t.datetime_complete)
+    return list(takewhile(lambda t: t.state == TrialState.FAIL, reversed(ended)))[::-1]
+
+
+def _interrupted(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("state") == "killed"
+
+
+def stop_after_failures(study: optuna.Study, limit: int) -> None:
+    """Stop the sweep once `limit` (> 0) trials in a row have failed or crashed."""
+    streak = failure_streak(study)
+    if len(streak) < limit or stop_reason(study) is not None:
+        return
+    reasons = Counter(t.user_attrs.get("reason") or "no reason recorded" for t in streak)
+    reason, count = reasons.most_common(1)[0]
+    study.set_user_attr("stopped", f"{len(streak)} trials in a row failed or crashed "
+                                   f"({count} of them: {reason})")

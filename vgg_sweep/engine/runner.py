@@ -9,7 +9,8 @@ Both speak the trial contract of `vgg_sweep.train` and return an `Outcome`:
   trial then ends the batch, marks itself killed and exits 0). Exit 1 is a failed trial,
   2 bad arguments, anything else a crash. The child gets SIGTERM if its worker dies.
 - in-process: `run_trial(config, run_dir, run_id=, sweep=, resume=, on_epoch=)`; saves the
-  interpreter start and imports per trial, at the price of isolation.
+  interpreter start and imports per trial, at the price of isolation. A trial that raises
+  has crashed; its traceback goes to the run's output log.
 """
 
 from __future__ import annotations
@@ -64,9 +65,20 @@ def run_in_process(trial_fn: Callable, config: TrialConfig, run_dir: Path, *, ru
         result = trial_fn(config, run_dir, run_id=run_id, sweep=sweep, resume=resume,
                           on_epoch=callback)
     except Exception as error:  # a bug or an out-of-memory: this trial crashed, not the sweep
-        traceback.print_exc()
+        _log_traceback(run_dir)
         return Outcome("crashed", reason=f"{type(error).__name__}: {error}")
     return Outcome(result.state, result.summary, result.history, result.reason, stopped)
+
+
+def _log_traceback(run_dir: Path) -> None:
+    """The crash's traceback goes to the run's output log, as a subprocess trial's does (the
+    sweep's own output has one line per trial)."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run_dir / OUTPUT_FILE, "a") as output:
+            traceback.print_exc(file=output)
+    except OSError:  # a full disk, say: the reason still reaches the study
+        pass
 
 
 def run_subprocess(command: tuple[str, ...], params: dict[str, Any], run_dir: Path, *,

@@ -1,18 +1,29 @@
 """Where a local study lives: a journal file on one machine, PostgreSQL across machines.
 
 Optuna's journal file (`runs/<sweep>/study.log`) is append-only with a file lock, safe for
-many processes on one machine and needs no server. Across machines, a PostgreSQL (or MySQL)
-server through `RDBStorage`. SQLite is refused with more than one process: its locking loses
-or duplicates trials under concurrent writers.
+many processes on one machine and needs no server. An append that fails (a full disk) is cut
+off again, so the journal stays readable and the sweep resumes once there is space. Across
+machines, a PostgreSQL (or MySQL) server through `RDBStorage`; while the server cannot be
+reached (a restart, a failover) every call is retried with backoff for RECONNECT_SECONDS,
+after one warning line. SQLite is refused with more than one process: its locking loses or
+duplicates trials under concurrent writers.
 """
 
 from __future__ import annotations
 
+import abc
+import json
+import os
 import re
+import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, _CachedStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
 from vgg_sweep.errors import UserError
@@ -22,6 +33,7 @@ JOURNAL_FILE = "study.log"
 # the lock is this old; appends take milliseconds, so Optuna's default of 30 s is only delay.
 JOURNAL_LOCK_GRACE = 10
 RDB_SCHEMES = ("postgresql", "postgres", "mysql", "sqlite")
+RECONNECT_SECONDS = 60.0  # how long a worker waits for a database server to come back
 
 
 def default_journal(runs_dir: Path, sweep: str) -> str:
@@ -42,13 +54,16 @@ def check_storage(url: str, workers: int) -> None:
 def open_storage(url: str) -> BaseStorage:
     """A storage for `url`: an RDB URL, or else the path of a journal file."""
     if not is_rdb(url):
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        lock = JournalFileSymlinkLock(url, grace_period=JOURNAL_LOCK_GRACE)
-        return JournalStorage(JournalFileBackend(url, lock_obj=lock))
+        try:
+            Path(url).parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(_JournalFile(url))
+        except OSError as error:
+            raise _journal_error(url, error) from None
     if url.startswith("postgres://"):  # SQLAlchemy knows only the long name
         url = "postgresql://" + url.removeprefix("postgres://")
     try:
-        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        return _Reconnecting(_CachedStorage(RDBStorage(url, engine_kwargs={"pool_pre_ping": True})),
+                             url)
     except (ImportError, ModuleNotFoundError) as error:
         raise UserError(f"--storage {redact(url)}: {error}; pip install "
                         "'vgg-sweep[postgres]'") from None
@@ -65,3 +80,112 @@ def redact(url: str) -> str:
 def quiet_optuna() -> None:
     """Our own lines report trials; Optuna's per-trial logging would repeat them."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+# --- the journal file ----------------------------------------------------------------------------
+
+class _JournalFile(JournalFileBackend):
+    """Optuna's journal file, except that an append that fails half-way is cut off again: a
+    half line followed by other processes' appends would make the whole journal unreadable.
+    (Optuna appends one line per call, and readers skip a line without its newline.)"""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.lock = JournalFileSymlinkLock(path, grace_period=JOURNAL_LOCK_GRACE)
+        super().__init__(path, lock_obj=self.lock)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode()
+        try:
+            self.lock.acquire()
+            try:
+                self._append(data)
+            finally:
+                self.lock.release()
+        except OSError as error:
+            raise _journal_error(self.path, error) from None
+
+    def _append(self, data: bytes) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(fd, data[written:])
+            except OSError:
+                os.ftruncate(fd, size)
+                raise
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _journal_error(path: str, error: OSError) -> UserError:
+    return UserError(f"{path}: cannot write the sweep's journal ({error.strerror or error}); "
+                     "free space or fix that, then run the same command again to resume")
+
+
+# --- a database server that goes away ------------------------------------------------------------
+
+class _Reconnecting(BaseStorage):
+    """Every call of the wrapped storage, retried with backoff while the server cannot be
+    reached, for up to RECONNECT_SECONDS; one warning line per outage."""
+
+    def __init__(self, inner: BaseStorage, url: str):
+        self.inner, self.url = inner, url
+        self._warned = threading.Event()
+
+    def call(self, method: Callable, *args, **kwargs) -> Any:
+        deadline, delay = time.monotonic() + RECONNECT_SECONDS, 0.5
+        while True:
+            try:
+                result = method(*args, **kwargs)
+            except Exception as error:
+                if not _connection_lost(error):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise UserError(f"--storage {redact(self.url)}: the server has not answered "
+                                    f"for {RECONNECT_SECONDS:g} s ({_first_line(error)}); "
+                                    "start it, then run the same command again to resume"
+                                    ) from None
+                if not self._warned.is_set():
+                    self._warned.set()
+                    print(f"vgg-sweep: warning: --storage {redact(self.url)}: connection lost "
+                          f"({_first_line(error)}); retrying for up to {RECONNECT_SECONDS:g} s",
+                          file=sys.stderr, flush=True)
+                time.sleep(delay)
+                delay = min(2 * delay, 5.0)
+                continue
+            self._warned.clear()
+            return result
+
+
+def _delegate(name: str) -> Callable:
+    def method(self: _Reconnecting, *args, **kwargs):
+        return self.call(getattr(self.inner, name), *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in [n for n, v in vars(BaseStorage).items() if callable(v) and not n.startswith("_")]:
+    setattr(_Reconnecting, _name, _delegate(_name))
+abc.update_abstractmethods(_Reconnecting)
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """A dropped or refused connection (SQLAlchemy's error, or Optuna's wrapping it)."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    for cause in (error, error.__cause__):
+        if isinstance(cause, OperationalError | InterfaceError) or (
+                isinstance(cause, DBAPIError) and cause.connection_invalidated):
+            return True
+    return False
+
+
+def _first_line(error: BaseException) -> str:
+    cause = error.__cause__ or error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return lines[0][:200] if lines else type(cause).__name__

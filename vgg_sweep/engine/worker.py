@@ -3,7 +3,12 @@
 Each worker process opens its own storage connection and loads the study; several workers
 (on one machine or many) share nothing else. Ctrl-C or SIGTERM sets a flag: the running trial
 stops at the end of its batch, is enqueued again, and the worker exits; re-running the same
-command resumes the sweep.
+command resumes the sweep. A worker also stops claiming when the study says the sweep stopped
+(too many failures in a row, `queue.stop_after_failures`).
+
+An error in the worker's own code while it handles a trial fails that trial for good (its
+reason names the error) and the worker goes on; any other error ends the worker: its one-line
+message goes to `errors` for the sweep to print, and its exit code is 1.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.queues import SimpleQueue
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,7 @@ from vgg_sweep.engine.distributions import draw_point, point_rng
 from vgg_sweep.engine.runner import TRAIN_COMMAND, Outcome, run_in_process, run_subprocess
 from vgg_sweep.engine.spec import SweepSpec
 from vgg_sweep.engine.storage import open_storage, quiet_optuna
+from vgg_sweep.errors import UserError
 from vgg_sweep.record import read_record
 
 
@@ -42,6 +50,7 @@ class Job:
     runs_dir: Path
     in_process: bool = False
     heartbeat: float = 10.0
+    max_failures: int = 5  # stop the sweep after this many failed trials in a row; 0: never
     trial_fn: Callable | None = None  # in-process trial; default vgg_sweep.train.run_trial
     trial_command: tuple[str, ...] = TRAIN_COMMAND  # subprocess trial
 
@@ -62,8 +71,8 @@ class _Stop:
         self.raised = True
 
 
-def work(job: Job, label: str, budget: Synchronized | None = None, gpu: str | None = None,
-         threads: int | None = None) -> None:
+def work(job: Job, label: str, errors: SimpleQueue, budget: Synchronized | None = None,
+         gpu: str | None = None, threads: int | None = None) -> None:
     """The worker loop; `budget` is the trial count left to all workers (--count);
     `threads` caps the CPU threads of its trials (set before torch is imported, and
     inherited by trial subprocesses)."""
@@ -73,16 +82,26 @@ def work(job: Job, label: str, budget: Synchronized | None = None, gpu: str | No
     if threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
     quiet_optuna()
-    study, _ = queue.open_study(job.spec, open_storage(job.storage_url), create=False)
-    while not stop.raised and _take(budget):
-        trial = queue.next_trial(study, job.spec, job.grace)
-        if trial is None:
-            _give_back(budget)
-            return
-        outcome = run_one(job, study, trial, stop)
-        click.echo(f"[{label}] {describe(job.spec, trial, outcome)}")
-        if outcome.interrupted:
-            return
+    try:
+        study, _ = queue.open_study(job.spec, open_storage(job.storage_url), create=False)
+        while not stop.raised and queue.stop_reason(study) is None and _take(budget):
+            trial = queue.next_trial(study, job.spec, job.grace)
+            if trial is None:
+                _give_back(budget)
+                return
+            outcome = run_one(job, study, trial, stop)
+            click.echo(f"[{label}] {describe(job.spec, trial, outcome)}")
+            if outcome.interrupted:
+                return
+    except Exception as error:  # the sweep prints it; the study stays consistent (leases)
+        errors.put((label, error_line(error)))
+        sys.exit(1)
+
+
+def error_line(error: Exception) -> str:
+    """An error in one line: a user error's own message, else its type and message."""
+    text = " ".join(str(error).split())
+    return text if isinstance(error, UserError) else f"{type(error).__name__}: {text}"
 
 
 def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: _Stop) -> Outcome:
@@ -90,20 +109,26 @@ def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: _Stop) -> 
     spec = job.spec
     heartbeat = queue.Heartbeat(trial, job.heartbeat)
     try:
-        params = _params(spec, study, trial)
+        resume = "run_id" in trial.user_attrs  # a retry of the same run
         run_id = trial.user_attrs.get("run_id") or uuid.uuid4().hex[:8]
         trial.set_user_attr("run_id", run_id)
+        params = _params(spec, study, trial)
         trial.set_user_attr("params", params)
-        outcome = _execute(job, trial, params, run_id, stop)
-        trial.set_user_attr("state", outcome.state)
-        if outcome.reason:
-            trial.set_user_attr("reason", outcome.reason[:500])
+        outcome = _execute(job, trial, params, run_id, resume, stop)
+    except Exception as error:  # a bad draw, a bug here: this trial failed, not the sweep
+        outcome = Outcome("failed", reason=f"worker error: {error_line(error)}")
     finally:
         heartbeat.stop()
+    trial.set_user_attr("state", outcome.state)
+    if outcome.reason:
+        trial.set_user_attr("reason", outcome.reason[:500])
     try:
-        _tell(study, trial, spec, outcome)
+        state = _tell(study, trial, spec, outcome)
     except UpdateFinishedTrialError:  # this worker was silent past the grace period
         outcome.reason = "reclaimed as stale by another worker, which runs it again"
+        return outcome
+    if state == TrialState.FAIL and not outcome.interrupted and job.max_failures:
+        queue.stop_after_failures(study, job.max_failures)
     return outcome
 
 
@@ -116,15 +141,14 @@ def _params(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial) -> dict[s
     return draw_point(spec, point_rng(queue.study_seed(study), trial.number))
 
 
-def _execute(job: Job, trial: optuna.Trial, params: dict, run_id: str, stop: _Stop,
-             ) -> Outcome:
+def _execute(job: Job, trial: optuna.Trial, params: dict, run_id: str, resume: bool,
+             stop: _Stop) -> Outcome:
     spec = job.spec
     try:
         config = make_config(params)
     except ConfigError as error:  # a draw of an unbounded distribution left the field's range
         return Outcome("failed", reason=str(error))
     run_dir = Path(job.runs_dir) / spec.name / run_id
-    resume = "retry_of" in trial.user_attrs
 
     def on_epoch(epoch: int, row: dict[str, Any]) -> bool:
         return _report(trial, spec, epoch, row) and trial.should_prune()
@@ -163,18 +187,21 @@ def _default_trial_fn() -> Callable:
     return run_trial
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, spec: SweepSpec, outcome: Outcome) -> None:
+def _tell(study: optuna.Study, trial: optuna.Trial, spec: SweepSpec, outcome: Outcome,
+          ) -> TrialState:
+    """Tell the study how the trial ended; returns the state it now has."""
     if outcome.state == "finished":
         value = objective(spec, outcome)
         if value is not None:
             study.tell(trial, value)
-            return
+            return TrialState.COMPLETE
         trial.set_user_attr("reason", f"metric {spec.metric!r} missing from the run's summary")
     if outcome.stopped_early:
         study.tell(trial, state=TrialState.PRUNED)
-        return
+        return TrialState.PRUNED
     queue.fail(study, trial, requeue=outcome.interrupted or outcome.state == "crashed",
                interrupted=outcome.interrupted)
+    return TrialState.FAIL
 
 
 def objective(spec: SweepSpec, outcome: Outcome) -> float | None:
