@@ -92,14 +92,24 @@ def _engine_options(command):
         click.option("--heartbeat", type=click.FloatRange(min=0.1), default=10.0,
                      show_default=True, help="seconds between lease renewals; a trial "
                      "silent for 3x this is retried"),
+        click.option("--max-consecutive-failures", "max_failures", type=click.IntRange(min=0),
+                     default=5, show_default=True, help="stop the sweep (all workers, all "
+                     "machines) after this many trials in a row failed or crashed; 0: never"),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
+EXIT_CODES = """\b
+Exit code: 0 every trial of this run finished or was pruned; 1 a trial failed for
+good (crashed twice, or failed), a worker stopped on an error, or the sweep stopped
+after --max-consecutive-failures; 2 a mistake in the command or the YAML; 130 Ctrl-C.
+Run the same command again to resume."""
+
+
 def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_process,
-         overrides, seed, heartbeat):
+         overrides, seed, heartbeat, max_failures, retry_failed=False):
     from vgg_sweep.engine.local import run_sweep
     from vgg_sweep.engine.storage import is_rdb
 
@@ -113,30 +123,45 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
     click.echo(f"sweep {spec.name!r}: {space_summary(spec)}")
     summary = run_sweep(spec, storage=storage, runs_dir=Path(runs_dir), workers=workers,
                         count=count, gpus=gpu_list, create=create, seed=seed,
-                        in_process=in_process, heartbeat=heartbeat)
+                        retry_failed=retry_failed, in_process=in_process, heartbeat=heartbeat,
+                        max_failures=max_failures)
     counts = ", ".join(f"{summary.states.get(k, 0)} {k}" for k in
                        ("finished", "pruned", "failed", "retried"))
-    click.echo(f"sweep {spec.name!r}: {counts}; records in {Path(runs_dir) / spec.name}")
+    rerun = f" ({summary.rerun} failed trials run again)" if retry_failed else ""
+    click.echo(f"sweep {spec.name!r}: {counts}{rerun}; records in {Path(runs_dir) / spec.name}")
     if summary.best is not None:
         attrs = summary.best.user_attrs
         click.echo(f"best {spec.metric}={summary.best.value:.4g}: run {attrs.get('run_id')} "
                    f"{attrs.get('params')}")
-    if summary.broken_workers:
-        click.echo(f"vgg-sweep: warning: {summary.broken_workers} worker(s) died with an "
-                   "error (see above); re-run to resume", err=True)
+    for line in summary.errors:
+        click.echo(f"vgg-sweep: error: {line}", err=True)
+    if summary.broken_workers and not summary.errors:
+        click.echo(f"vgg-sweep: warning: {summary.broken_workers} worker(s) died; run the "
+                   "same command again to resume", err=True)
     if summary.interrupted:
         click.echo("interrupted: run the same command again to resume", err=True)
         raise click.exceptions.Abort()
+    if summary.stopped:
+        click.echo(f"vgg-sweep: error: sweep stopped: {summary.stopped}; fix that and run the "
+                   "same command again (`vgg-sweep sweep --retry-failed` also reruns the failed "
+                   "trials; --max-consecutive-failures 0 never stops)", err=True)
+    elif summary.new_failures:
+        click.echo(f"vgg-sweep: {summary.new_failures} trial(s) of this run failed; "
+                   "`vgg-sweep sweep --retry-failed` runs them again", err=True)
+    if summary.stopped or summary.new_failures or summary.broken_workers:
+        raise click.exceptions.Exit(1)
 
 
-@click.command()
+@click.command(epilog=EXIT_CODES)
 @_engine_options
+@click.option("--retry-failed", is_flag=True, help="first enqueue the trials that failed for "
+              "good again, as new runs (new run ids; finished trials are not run again)")
 def sweep(**options):
     """Create (or resume) a local sweep from a W&B sweep YAML and run it."""
     _run(True, **options)
 
 
-@click.command()
+@click.command(epilog=EXIT_CODES)
 @_engine_options
 def agent(**options):
     """Join a sweep started elsewhere (same YAML, same --storage) and run its trials."""
