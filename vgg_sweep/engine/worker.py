@@ -218,7 +218,8 @@ def objective(spec: SweepSpec, outcome: Outcome) -> float | None:
 
 def describe(spec: SweepSpec, trial: optuna.Trial, outcome: Outcome) -> str:
     """One progress line: trial, run id, swept values, metric, state."""
-    params = trial.user_attrs.get("params", {})
+    params = trial.user_attrs.get("params")
+    params = params if isinstance(params, dict) else {}  # a point the worker could not use
     swept = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in params.items() if k not in spec.constants)
     value = objective(spec, outcome) if spec.metric else None
