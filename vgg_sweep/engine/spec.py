@@ -30,7 +30,7 @@ import yaml
 
 from vgg_sweep import config as trial_config
 from vgg_sweep.config import ConfigError, describe_allowed, field_type, parse_value
-from vgg_sweep.engine.grid import grid_count
+from vgg_sweep.engine.grid import grid_count, grid_points
 from vgg_sweep.errors import UserError
 
 TOP_LEVEL = ("program", "command", "method", "metric", "parameters", "early_terminate",
@@ -151,8 +151,8 @@ def load_spec(path: Path | str, overrides: dict[str, str] | None = None) -> Swee
 
 def _read_yaml(text: str, path: Path) -> Any:
     """`yaml.safe_load`, refusing aliases that expand past MAX_NODES or MAX_DEPTH."""
-    loader = yaml.SafeLoader(text)
     try:
+        loader = yaml.SafeLoader(text)  # refuses characters YAML does not allow
         node = loader.get_single_node()
         if node is None:
             return None
@@ -165,8 +165,6 @@ def _read_yaml(text: str, path: Path) -> Any:
         raise SpecError(path, "yaml", _yaml_problem(error, text)) from None
     except RecursionError:
         raise SpecError(path, "yaml", f"nested more than {MAX_DEPTH} levels deep") from None
-    finally:
-        loader.dispose()
 
 
 def _expanded_size(node: yaml.Node, sizes: dict, path: Path) -> tuple[int, int]:
@@ -239,9 +237,11 @@ def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
             or name in (".", "..") or len(name.encode()) > MAX_NAME_BYTES):
         raise SpecError(path, "name", f"{_show(name)} cannot name a folder (printable, no '/', "
                         f"at most {MAX_NAME_BYTES} bytes); write e.g. name: vgg6-lr")
-    return SweepSpec(path=path, name=name, method=method, params=params, metric=metric,
-                     goal=goal, hyperband=hyperband, run_cap=run_cap,
-                     warnings=tuple(warnings))
+    spec = SweepSpec(path=path, name=name, method=method, params=params, metric=metric,
+                     goal=goal, hyperband=hyperband, run_cap=run_cap, warnings=tuple(warnings))
+    if method == "grid":
+        _check_grid_points(spec)
+    return spec
 
 
 def with_overrides(spec: SweepSpec, overrides: dict[str, str]) -> SweepSpec:
@@ -560,6 +560,17 @@ def _check_grid_size(params: dict[str, Param], path: Path) -> None:
         sizes = ", ".join(f"{name} x{n:g}" for name, n in counts.items() if n > 1)
         raise SpecError(path, "parameters", f"a grid of {size:.3g} points ({sizes}) is over the "
                         f"limit of {MAX_RUNS}; use fewer values, or method: random with run_cap")
+
+
+def _check_grid_points(spec: SweepSpec) -> None:
+    """Every grid point makes a trial config (the fields' combination rules included)."""
+    for index, point in enumerate(grid_points(spec)):
+        try:
+            trial_config.make_config(point)
+        except ConfigError as error:
+            raise SpecError(spec.path, "parameters", f"grid point {index + 1} "
+                            f"({', '.join(f'{k}={v}' for k, v in point.items())}): {error}; "
+                            "leave that combination out of the grid") from None
 
 
 def _not_a_field(name: Any) -> str:
