@@ -10,7 +10,9 @@ one error names the folder and the fix.
 from __future__ import annotations
 
 import gzip
+import math
 import pickle
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vgg_sweep.config import TrialConfig
+from vgg_sweep.config import TrialConfig, check_data_fit
 from vgg_sweep.errors import UserError
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
@@ -68,10 +70,14 @@ def _cifar_folder(data_dir: Path) -> Path | None:
 
 class _ArraysOnly(pickle.Unpickler):
     """CIFAR-10 batches hold numpy arrays, lists and bytes: any other global is refused, so
-    a tampered file cannot run code as a plain `pickle.load` would let it."""
+    a tampered file cannot run code as a plain `pickle.load` would let it. Allowed: what
+    numpy arrays pickle to (protocol 2 from Python 3 adds `_codecs.encode`, protocol 5
+    `_frombuffer`), each of which only builds arrays or bytes."""
 
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
-               "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype")}
+               "_reconstruct"), ("numpy.core.numeric", "_frombuffer"),
+               ("numpy._core.numeric", "_frombuffer"), ("numpy", "ndarray"),
+               ("numpy", "dtype"), ("_codecs", "encode")}
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
@@ -80,14 +86,30 @@ class _ArraysOnly(pickle.Unpickler):
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch: a dict with `data` (N, 3072) uint8 rows and `labels` (N ints). Keys are
+    bytes in the original Python 2 files and str in batches pickled by Python 3 (which
+    torchvision reads too)."""
     try:
         with open(path, "rb") as handle:
             batch = _ArraysOnly(handle, encoding="bytes").load()
-        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        return data, np.asarray(batch[b"labels"], dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as error:
-        raise UserError(f"CIFAR-10 file {path} is unreadable ({error}); delete "
-                        f"{path.parent} and download again") from None
+        batch = {key.decode("latin1") if isinstance(key, bytes) else key: value
+                 for key, value in batch.items()}
+        data, labels = batch["data"], np.asarray(batch["labels"])
+    except Exception as error:  # noqa: BLE001 - a damaged pickle fails in many ways; the
+        # unpickler above runs no code, and every failure means the same fix
+        raise UserError(f"CIFAR-10 file {path} is unreadable ({type(error).__name__}: "
+                        f"{str(error)[:200]}); delete {path.parent} and download again"
+                        ) from None
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+            or data.shape[1] != 3 * 32 * 32:
+        what = (f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray)
+                else type(data).__name__)
+        raise UserError(f"CIFAR-10 file {path}: 'data' is a {what}, not uint8 rows of 3072 "
+                        f"pixels; delete {path.parent} and download again")
+    if labels.ndim != 1 or len(labels) != len(data) or labels.dtype.kind not in "iu":
+        raise UserError(f"CIFAR-10 file {path}: 'labels' is not {len(data)} integers, one per "
+                        f"image; delete {path.parent} and download again")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 def load_cifar10(data_dir: Path) -> DataSet:
@@ -113,7 +135,8 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as handle:
             raw = handle.read()
-    except (OSError, EOFError) as error:  # gzip: truncated (EOFError) or not gzip (OSError)
+    except (OSError, EOFError, zlib.error) as error:  # gzip: cut (EOFError), not gzip or a bad
+        # CRC (OSError), damaged deflate data (zlib.error)
         raise UserError(f"{path} is unreadable ({error}); download it again") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise UserError(f"{path} is not an unsigned-byte idx file; download it again")
@@ -121,11 +144,12 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) < 4 + 4 * rank:
         raise UserError(f"{path} is truncated (header of rank {rank} cut short); download it "
                         "again")
-    dims = np.frombuffer(raw, dtype=">u4", count=rank, offset=4).astype(int)
-    expected = int(np.prod(dims))
+    dims = [int(d) for d in np.frombuffer(raw, dtype=">u4", count=rank, offset=4)]
+    expected = math.prod(dims)
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank)
     if data.size != expected:
-        raise UserError(f"{path} is truncated ({data.size} of {expected} bytes); download it "
+        raise UserError(f"{path} holds {data.size} bytes of data, its header says {expected} "
+                        f"({' x '.join(map(str, dims))}): truncated or damaged; download it "
                         "again")
     return data.reshape(dims)
 
@@ -147,9 +171,13 @@ def _load_idx_dataset(data_dir: Path, torchvision_name: str, classes, mean, std)
         _download(torchvision_name, data_dir, "the four idx files (train-images-idx3-ubyte.gz, "
                   "...)")
         paths = [_find_idx(folders, stem) for stem in stems]
-    train_x, train_y, test_x, test_y = (torch.from_numpy(read_idx(p).copy()) for p in paths)
-    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
-        raise UserError(f"image and label counts differ in {paths[0].parent}; download again")
+    arrays = [read_idx(path) for path in paths]
+    for path, array, rank in zip(paths, arrays, (3, 1, 3, 1), strict=True):  # images, labels, ...
+        if array.ndim != rank or array.shape[1:] != (28, 28)[:rank - 1]:
+            raise UserError(f"{path} holds an array of shape {array.shape}, not "
+                            f"{'N x 28 x 28 images' if rank == 3 else 'N labels'}; download "
+                            "it again")
+    train_x, train_y, test_x, test_y = (torch.from_numpy(array.copy()) for array in arrays)
     return DataSet(train_x[:, None], train_y.long(), test_x[:, None], test_y.long(), classes,
                    mean, std)
 
@@ -210,18 +238,34 @@ def _download(torchvision_name: str, data_dir: Path, what: str) -> None:
 
 
 def load_dataset(name: str, data_dir: str | Path) -> DataSet:
-    return LOADERS[name](Path(data_dir))
+    """The data set, checked: images and labels pair up, labels name a class, neither the
+    training nor the test set is empty; else UserError naming the folder."""
+    data = LOADERS[name](Path(data_dir))
+    for part, images, labels in (("training", data.train_x, data.train_y),
+                                 ("test", data.test_x, data.test_y)):
+        problem = (f"{len(images)} images but {len(labels)} labels"
+                   if len(images) != len(labels) else "no images" if not len(images)
+                   else f"labels outside 0..{len(data.classes) - 1}"
+                   if not 0 <= int(labels.min()) <= int(labels.max()) < len(data.classes)
+                   else None)
+        if problem:
+            raise UserError(f"{name} {part} set in {data_dir}: {problem}; download it again")
+    return data
 
 
 def split(data: DataSet, config: TrialConfig) -> Splits:
     """Seeded train/validation split (val_split of train, R1) or validation on the test set
-    (val_split = 0, R2/R3); then keep at most train_subset training images."""
+    (val_split = 0, R2/R3); then keep at most train_subset training images. A config that
+    does not fit the data (a val_split of 0 images, ...) raises ConfigError."""
     generator = torch.Generator().manual_seed(config.seed)
     order = torch.randperm(len(data.train_x), generator=generator)
     n_val = round(len(order) * config.val_split)
     val_idx, train_idx = order[:n_val], order[n_val:]
     if config.train_subset:
         train_idx = train_idx[:config.train_subset]
+    check_data_fit(config, images=len(order), held_out=n_val,
+                   train_classes=len(data.train_y[train_idx].unique()),
+                   image_side=min(data.shape[1:]))
     if n_val:
         val_x, val_y = data.train_x[val_idx], data.train_y[val_idx]
     else:

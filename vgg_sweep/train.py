@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from torch import nn
 
 from vgg_sweep.augment import BatchAutoAugment, cutout, random_crop_flip
 from vgg_sweep.complexity import count_macs
-from vgg_sweep.config import TrialConfig
+from vgg_sweep.config import TrialConfig, config_dict, resume_conflicts
 from vgg_sweep.data import Splits, load_dataset, split
 from vgg_sweep.models import build_model
 from vgg_sweep.optim import build_optimizer, build_scheduler
@@ -49,6 +50,10 @@ class TrialFailed(Exception):
     """The trial cannot go on (diverged, impossible device); the message is the reason."""
 
 
+class CheckpointMismatch(Exception):
+    """A checkpoint of another training configuration; the message says what differs."""
+
+
 @dataclass
 class RunResult:
     state: str
@@ -65,6 +70,24 @@ def resolve_device(config: TrialConfig) -> torch.device:
     if config.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(config.device)
+
+
+@contextmanager
+def torch_threads(wanted: int):
+    """torch's CPU threads during a trial: `wanted` (0 = torch's default), at most the CPUs
+    this process may use (more only oversubscribes them: 1024 threads on 2 cores crawl), with
+    a warning when capped; the previous count is restored afterwards (in-process trials)."""
+    before = torch.get_num_threads()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if wanted > usable:
+        print(f"vgg-sweep: warning: threads={wanted} but this process may use {usable} CPUs; "
+              f"using {usable}", file=sys.stderr)
+    if wanted:
+        torch.set_num_threads(min(wanted, usable))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def cpu_has_bf16() -> bool:
@@ -108,8 +131,8 @@ class Trial:
         self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if config.compile else self.model
         self.optimizer = build_optimizer(config, self.model.parameters())
-        steps = math.ceil(len(splits.train_x) / config.batch_size)
-        self.scheduler = build_scheduler(config, self.optimizer, steps)
+        self.steps_per_epoch = math.ceil(len(splits.train_x) / config.batch_size)
+        self.scheduler = build_scheduler(config, self.optimizer, self.steps_per_epoch)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         pin = device.type == "cuda"
@@ -209,9 +232,8 @@ class Trial:
 
     # --- checkpoints -----------------------------------------------------------------------------
     def state_dict(self, history: list[dict]) -> dict[str, Any]:
-        return {"epoch": self.epoch, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+        return {"epoch": self.epoch, "config": config_dict(self.config),
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict(), "best_val_acc": self.best_val_acc,
                 "best_epoch": self.best_epoch, "history": history,
                 "telemetry": self.telemetry.tables}
@@ -222,13 +244,25 @@ class Trial:
         atomic_write_bytes(path, buffer.getvalue())
 
     def load(self, path: Path) -> list[dict]:
-        """Restore from a checkpoint; returns its history. weights_only: never unpickle code."""
+        """Restore from a checkpoint; returns its history. weights_only: never unpickle code.
+
+        Only a checkpoint of this training configuration continues (CheckpointMismatch
+        otherwise); `epochs` may have grown: the schedule is then the one over the new count,
+        advanced past the epochs done.
+        """
         state = torch.load(path, map_location=self.device, weights_only=True)
+        conflicts = resume_conflicts(state["config"], self.config)
+        if conflicts:
+            raise CheckpointMismatch(f"was trained with {', '.join(conflicts)}")
+        if state["epoch"] > self.config.epochs:
+            raise CheckpointMismatch(f"has {state['epoch']} epochs, more than "
+                                     f"epochs={self.config.epochs}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        self.scheduler = build_scheduler(self.config, self.optimizer, self.steps_per_epoch,
+                                         epochs_done=state["epoch"])
+        if state["scaler"]:  # empty when saved without fp16 (precision may change)
+            self.scaler.load_state_dict(state["scaler"])
         self.epoch = state["epoch"]
         self.best_val_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
         self.telemetry.tables.update(state.get("telemetry", {}))
@@ -271,7 +305,8 @@ def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | N
         if config.model == "svm":
             state, summary = run_svm_trial(config, tracker)
             return RunResult(state, summary, tracker.history)
-        return _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop)
+        with torch_threads(config.threads):
+            return _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop)
     except TrialFailed as failure:
         summary = {**(tracker.history[-1] if tracker.history else {}),
                    "failure_reason": str(failure)}
@@ -284,8 +319,6 @@ def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | N
 
 def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> RunResult:
     device = resolve_device(config)
-    if config.threads:
-        torch.set_num_threads(config.threads)
     data = load_dataset(config.dataset, config.data_dir)
     splits = split(data, config)
     trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
@@ -293,16 +326,18 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> R
     if resume and checkpoint.exists():
         try:
             tracker.history = trial.load(checkpoint)
-        except Exception as error:  # truncated, corrupt, or of another model: start over
-            reason = (str(error).strip() or type(error).__name__).splitlines()[0][:200]
-            print(f"vgg-sweep: warning: {checkpoint} unreadable ({reason}); training from "
-                  "scratch", file=sys.stderr)
+        except Exception as error:  # truncated, corrupt, of another model or config: start over
+            reason = (str(error).strip() or type(error).__name__).splitlines()[0][:300]
+            why = reason if isinstance(error, CheckpointMismatch) else f"unreadable ({reason})"
+            print(f"vgg-sweep: warning: {checkpoint} {why}; training from scratch",
+                  file=sys.stderr)
             trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
             tracker.history = []
     tracker.telemetry = trial.telemetry.tables  # record.json's `telemetry`, kept current
     macs = count_macs(trial.model, splits.train_x.shape[1:]) if config.count_flops else {}
     base = {**count_parameters(trial.model), **macs, "precision": trial.precision,
-            "device": str(device), "train_size": len(splits.train_x),
+            "device": str(device), "threads": torch.get_num_threads(),
+            "train_size": len(splits.train_x),
             "val_size": len(splits.val_y)}
     state = "finished"
     while trial.epoch < config.epochs and state == "finished":

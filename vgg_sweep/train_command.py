@@ -6,7 +6,9 @@ them (`--lr=0.001 --autoaugment=True --activation=GELU`; `--batch-norm` works to
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import click
 
 from vgg_sweep.config import FIELDS, ConfigError, describe_allowed, make_config, parse_value
+from vgg_sweep.errors import UserError
 from vgg_sweep.record import make_dir
 
 
@@ -68,9 +71,21 @@ def train(sweep, runs_dir, run_id, name, resume, wandb_mode, **values):
     # sits in runs/<sweep id>/<run id>/, named like the W&B run.
     run_id = run_id or os.environ.get("WANDB_RUN_ID") or uuid.uuid4().hex[:8]
     sweep = sweep or os.environ.get("WANDB_SWEEP_ID")
-    run_dir = make_dir(Path(runs_dir) / (sweep or "adhoc") / run_id)
-    result = run_trial(config, run_dir, run_id=run_id, sweep=sweep, name=name, resume=resume,
-                       show_progress=sys.stderr.isatty(), wandb_mode=wandb_mode)
+    run_dir = Path(runs_dir) / (sweep or "adhoc") / run_id
+    created = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
+    make_dir(run_dir)
+    try:
+        result = run_trial(config, run_dir, run_id=run_id, sweep=sweep, name=name,
+                           resume=resume, show_progress=sys.stderr.isatty(),
+                           wandb_mode=wandb_mode)
+    except UserError:  # refused before training (data missing, a config that does not fit
+        # it): leave no folder behind; the parents only when empty (another run may use them)
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        for folder in created[1:]:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     summary = result.summary
     line = ", ".join(f"{key}={summary[key]:.2f}" for key in ("train_acc", "val_acc", "test_acc")
                      if isinstance(summary.get(key), float))
