@@ -87,7 +87,7 @@ def read_record(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / RECORD_FILE
     try:
         record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # bad UTF-8 or JSON, huge ints, deep nesting
         raise ValueError(f"{path}: unreadable run record ({error})") from None
     if not isinstance(record, dict) or "config" not in record or "state" not in record:
         raise ValueError(f"{path}: not a run record (no config or state)")

@@ -69,7 +69,7 @@ def rerun_best(source, seeds, metric, goal, output, runs_dir, workers, in_proces
     whether the sweep's best lies inside that spread."""
     from analysis.report import ReportOptions, build_report
     from analysis.rerun import RERUN_FILE, rerun_verdict
-    from analysis.runs import choose_metric, default_goal
+    from analysis.runs import choose_metric, default_goal, numeric_metric
     from analysis.sources import load_source
     from analysis.stats import best_run, included_runs
     from vgg_sweep.engine.commands import parse_overrides
@@ -78,6 +78,7 @@ def rerun_best(source, seeds, metric, goal, output, runs_dir, workers, in_proces
 
     table = load_source(source, metric=metric)
     metric = choose_metric(table, metric)
+    table = numeric_metric(table, metric)  # a stray text cell is missing, with a warning
     goal = goal or default_goal(metric)
     analysed, _ = included_runs(table, ("finished",))
     best = best_run(analysed, metric, goal)
