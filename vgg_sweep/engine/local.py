@@ -55,10 +55,11 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
     check_storage(url, workers)
     study, created = queue.open_study(spec, open_storage(url), create=create, seed=seed)
     planned = queue.fill_queue(study, spec, created)
+    job = Job(spec=spec, storage_url=url, runs_dir=Path(runs_dir), **job_options)
     queue.restart(study)
+    queue.reclaim_stale(study, job.grace)  # before --retry-failed looks for failed trials
     rerun = len(queue.retry_failed(study)) if retry_failed else 0
     failed_before = _failed(study)
-    job = Job(spec=spec, storage_url=url, runs_dir=Path(runs_dir), **job_options)
     context = multiprocessing.get_context("spawn")
     budget = context.Value("i", count) if count is not None else None
     errors = context.SimpleQueue()

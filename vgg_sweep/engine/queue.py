@@ -14,8 +14,9 @@ points, and a crashed trial is never run again. Instead:
   host; the machines' clocks must agree well within it), marks the trial crashed. Optuna's
   own heartbeat exists only for RDB storages; one lease works for both.
 - A crashed trial is failed and enqueued again once, with the same run id, and resumes from
-  its checkpoint; a Ctrl-C'd trial is enqueued again without using up its retry. Retries are
-  claimed before fresh points, so a crash is followed by its retry.
+  its checkpoint; a Ctrl-C'd trial, or one whose worker died before starting it, is enqueued
+  again without using up its retry. Retries are claimed before fresh points, so a crash is
+  followed by its retry.
 - `--retry-failed` enqueues the trials that failed for good again, as new runs (new run ids).
 - After `max_failures` trials in a row failed or crashed (in the order they ended, across all
   workers and machines) the study attribute `stopped` holds the reason and every worker stops
@@ -227,23 +228,28 @@ def _alive(pid: int) -> bool:
 
 
 def reclaim_stale(study: optuna.Study, grace: float) -> None:
-    """Fail the running trials whose worker died, and enqueue their retry."""
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_stale(frozen, grace):
+    """Fail the running trials whose worker died, and enqueue their retry (unless the worker
+    queued it before it died); a trial it died before starting is retried for free."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    for frozen in trials:
+        if frozen.state != TrialState.RUNNING or not is_stale(frozen, grace):
             continue
         try:
             study._storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
         except UpdateFinishedTrialError:
             continue  # another worker got there first
-        retry(study, frozen, interrupted=False)
+        if frozen.number not in retried:
+            retry(study, frozen, free="lease" not in frozen.user_attrs)
 
 
-def retry(study: optuna.Study, frozen: FrozenTrial, *, interrupted: bool = False,
+def retry(study: optuna.Study, frozen: FrozenTrial, *, free: bool = False,
           rerun: bool = False) -> bool:
-    """Enqueue the trial again with its run id (it resumes from its checkpoint); `rerun`: as
-    a new run with a fresh retry (--retry-failed)."""
+    """Enqueue the trial again with its run id (it resumes from its checkpoint); `free`:
+    without using up its retry (interrupted, or never started); `rerun`: as a new run with a
+    fresh retry (--retry-failed)."""
     attempt = 0 if rerun else frozen.user_attrs.get("attempt", 0)
-    if not (interrupted or rerun):
+    if not (free or rerun):
         if attempt >= MAX_RETRIES:
             return False
         attempt += 1
@@ -256,10 +262,15 @@ def retry(study: optuna.Study, frozen: FrozenTrial, *, interrupted: bool = False
 
 def fail(study: optuna.Study, trial: optuna.Trial, *, requeue: bool, interrupted: bool,
          ) -> None:
-    """Mark a trial failed; a crashed or interrupted one is enqueued again."""
-    study.tell(trial, state=TrialState.FAIL)
+    """Mark a trial failed; a crashed or interrupted one is enqueued again first, so that a
+    worker dying in between (a kill, a full disk) leaves a RUNNING trial with its retry
+    queued, never a failed one without it."""
     if requeue:
-        retry(study, study._storage.get_trial(trial._trial_id), interrupted=interrupted)
+        frozen = study._storage.get_trial(trial._trial_id)
+        if frozen.state != TrialState.RUNNING:  # reclaimed as stale: the reclaimer retries it
+            raise UpdateFinishedTrialError(f"trial {frozen.number} was reclaimed")
+        retry(study, frozen, free=interrupted)
+    study.tell(trial, state=TrialState.FAIL)
 
 
 def failed_for_good(trials: list[FrozenTrial]) -> list[FrozenTrial]:

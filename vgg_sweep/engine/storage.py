@@ -78,8 +78,9 @@ def redact(url: str) -> str:
 
 
 def quiet_optuna() -> None:
-    """Our own lines report trials; Optuna's per-trial logging would repeat them."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    """Our own lines report trials and storage trouble; Optuna's logging would repeat them
+    (and, while a database server restarts, print its errors with their SQL)."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 # --- the journal file ----------------------------------------------------------------------------
@@ -155,7 +156,7 @@ class _Reconnecting(BaseStorage):
                           f"({_first_line(error)}); retrying for up to {RECONNECT_SECONDS:g} s",
                           file=sys.stderr, flush=True)
                 time.sleep(delay)
-                delay = min(2 * delay, 5.0)
+                delay = min(2 * delay, 2.0)
                 continue
             self._warned.clear()
             return result
@@ -174,14 +175,18 @@ for _name in [n for n, v in vars(BaseStorage).items() if callable(v) and not n.s
 abc.update_abstractmethods(_Reconnecting)
 
 
-def _connection_lost(error: BaseException) -> bool:
-    """A dropped or refused connection (SQLAlchemy's error, or Optuna's wrapping it)."""
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+def _connection_lost(error: BaseException | None) -> bool:
+    """A dropped or refused connection, anywhere in the chain of errors (Optuna wraps
+    SQLAlchemy's, which wraps the driver's; a session left by one names it as context)."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 
-    for cause in (error, error.__cause__):
-        if isinstance(cause, OperationalError | InterfaceError) or (
-                isinstance(cause, DBAPIError) and cause.connection_invalidated):
+    for _ in range(8):
+        if error is None:
+            return False
+        if isinstance(error, OperationalError | InterfaceError | PendingRollbackError) or (
+                isinstance(error, DBAPIError) and error.connection_invalidated):
             return True
+        error = error.__cause__ or error.__context__
     return False
 
 

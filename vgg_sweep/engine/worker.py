@@ -101,7 +101,11 @@ def work(job: Job, label: str, errors: SimpleQueue, budget: Synchronized | None 
 def error_line(error: Exception) -> str:
     """An error in one line: a user error's own message, else its type and message."""
     text = " ".join(str(error).split())
-    return text if isinstance(error, UserError) else f"{type(error).__name__}: {text}"
+    if isinstance(error, UserError):
+        return text
+    cause = error.__cause__  # Optuna's storage errors name the driver's in their cause
+    because = f" ({type(cause).__name__}: {' '.join(str(cause).split())[:300]})" if cause else ""
+    return f"{type(error).__name__}: {text}{because}"
 
 
 def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: _Stop) -> Outcome:
