@@ -29,10 +29,11 @@ class _Python2Pickler(pickle._Pickler):
     dispatch[bytes] = _save_py2_str
 
 
-def _dump_python2(obj, path: Path) -> None:
+def python2_pickle(obj) -> bytes:
+    """`obj` pickled as Python 2 wrote it (bytes as `str`): the real CIFAR-10 files' form."""
     buffer = io.BytesIO()
     _Python2Pickler(buffer, protocol=2).dump(obj)
-    path.write_bytes(buffer.getvalue())
+    return buffer.getvalue()
 
 
 def write_cifar10(root: Path, per_batch: int = 20, test: int = 30, seed: int = 0) -> Path:
@@ -45,13 +46,14 @@ def write_cifar10(root: Path, per_batch: int = 20, test: int = 30, seed: int = 0
     def dump(name: str, count: int) -> None:
         data = rng.integers(0, 256, (count, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, count)]
-        _dump_python2({b"batch_label": name.encode(), b"data": data, b"labels": labels,
-                       b"filenames": [b"x.png"] * count}, folder / name)
+        (folder / name).write_bytes(python2_pickle({
+            b"batch_label": name.encode(), b"data": data, b"labels": labels,
+            b"filenames": [b"x.png"] * count}))
 
     for index in range(1, 6):
         dump(f"data_batch_{index}", per_batch)
     dump("test_batch", test)
-    _dump_python2({b"label_names": [b"airplane"] * 10}, folder / "batches.meta")
+    (folder / "batches.meta").write_bytes(python2_pickle({b"label_names": [b"airplane"] * 10}))
     return folder
 
 
