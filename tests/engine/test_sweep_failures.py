@@ -5,17 +5,14 @@ row, --retry-failed, an error in the worker itself. Trials are fake_trial's, in-
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from contract import CliResult, assert_contract
 from fake_trial import CRASH_SEED, NO_GPU
 from optuna.trial import TrialState
 from study_helpers import FAKE_CLI, completed_points, load_study
 
 from vgg_sweep.record import read_record
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from contract import CliResult, assert_contract  # noqa: E402
 
 GRID_8 = """
     name: g8
