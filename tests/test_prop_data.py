@@ -143,8 +143,8 @@ def test_mutated_idx_files_through_train(target, steps, compress):
 ])
 def test_idx_files_of_the_wrong_shape_or_labels_are_one_line(tmp_path, target, array,
                                                              fragment):
-    """What the property test found: shapes other than MNIST's crashed in the models or the
-    loss; labels >= 10 in cross-entropy."""
+    """Before these checks such files reached the models and the loss unchecked (a rank-2
+    image file, labels >= 10 for 10 classes, counts that differ)."""
     write_mnist(tmp_path, train=32, test=16, compress=False)
     write_idx(tmp_path / target, array, compress=False)
     result = train_on("mnist", tmp_path)

@@ -37,7 +37,7 @@ ANY_TEXT = st.text(max_size=12)
 def _valid(name: str) -> st.SearchStrategy:
     """Values the field accepts, kept cheap: few epochs, images, steps; no compiling."""
     meta, kind = FIELDS[name].metadata, trial_config.field_type(name)
-    cheap = {"epochs": st.integers(1, 2), "train_subset": st.integers(0, 32),
+    cheap = {"epochs": st.integers(1, 2), "train_subset": st.integers(1, 32),
              "batch_size": st.integers(4, 10**5), "compile": st.just(False),
              "grad_flow_every": st.integers(0, 3), "threads": st.integers(0, 2000),
              # the torchvision ResNets take seconds a trial; tests/test_models.py builds them
