@@ -5,8 +5,9 @@ import json
 import pytest
 
 from vgg_sweep.config import make_config
+from vgg_sweep.outcome import Outcome
 from vgg_sweep.record import read_record
-from vgg_sweep.train import RunResult, Trial, run_trial
+from vgg_sweep.train import Trial, run_trial
 
 TINY = {"dataset": "synthetic", "model": "vgg6", "train_subset": 256, "batch_size": 64,
         "epochs": 2, "val_split": 0.1}
@@ -85,7 +86,7 @@ def test_resume_continues_an_interrupted_run(tmp_path, monkeypatch):
 def test_nan_ends_the_trial_as_failed(tmp_path):
     result = run_trial(tiny(lr=10.0, optimizer="SGD", batch_norm=False, precision="fp32",
                             epochs=3), tmp_path, run_id="nan")
-    assert isinstance(result, RunResult)
+    assert isinstance(result, Outcome)
     assert result.state == "failed"
     assert "diverged" in result.reason and "lr=10" in result.reason
     record = read_record(tmp_path)
@@ -101,13 +102,15 @@ def test_missing_cuda_fails_the_trial(tmp_path):
     assert result.state == "failed" and "no CUDA GPU" in result.reason
 
 
-def test_on_epoch_can_stop_early(tmp_path):
+def test_on_epoch_true_prunes_after_that_epoch_and_tests_it(tmp_path):
     seen = []
     result = run_trial(tiny(epochs=3), tmp_path, run_id="stop",
                        on_epoch=lambda epoch, row: seen.append(epoch) or epoch == 1)
-    assert seen == [1] and result.state == "killed"
-    assert result.summary["stopped_early"] is True
-    assert json.loads((tmp_path / "record.json").read_text())["state"] == "killed"
+    assert seen == [1] and result.state == "pruned"
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["state"] == "pruned" and [row["epoch"] for row in record["history"]] == [1]
+    assert record["summary"]["test_acc"] == result.summary["test_acc"]
+    assert "stopped_early" not in record["summary"]  # the state says it
 
 
 @pytest.mark.slow

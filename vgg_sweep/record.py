@@ -3,8 +3,9 @@
 Every trial, whatever the engine, leaves `runs/<sweep>/<run_id>/` with
 
 - `record.json`: `{id, name, sweep, state, created, runtime, config, summary, history}`, the
-  shape of a W&B run. `state` is finished | failed | crashed | killed | running; `created` is
-  ISO-8601 UTC; `runtime` is seconds; `history` is one dict per epoch (`epoch` = W&B step).
+  shape of a W&B run. `state` is one of `vgg_sweep.outcome.State` (finished, failed, crashed,
+  killed: interrupted, pruned: stopped by hyperband, running); `created` is ISO-8601 UTC;
+  `runtime` is seconds; `history` is one dict per epoch (`epoch` = W&B step).
 - `history.csv`: the same history as a table.
 - `artifacts/`: plots and tables of the trial.
 
@@ -24,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from vgg_sweep.errors import UserError
+from vgg_sweep.outcome import State
 
 RECORD_FILE = "record.json"
 HISTORY_FILE = "history.csv"
-STATES = ("finished", "failed", "crashed", "killed", "running")
+STATES = tuple(State)
 TEMP_SUFFIX = ".tmp"  # atomic writes: `.<name>.<random>.tmp`, then renamed
 
 
@@ -87,11 +89,19 @@ def read_record(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / RECORD_FILE
     try:
         record = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError) as error:  # bad UTF-8 or JSON, huge ints, deep nesting
+    except (OSError, ValueError, RecursionError) as error:  # bad UTF-8/JSON, huge ints, nesting
         raise ValueError(f"{path}: unreadable run record ({error})") from None
     if not isinstance(record, dict) or "config" not in record or "state" not in record:
         raise ValueError(f"{path}: not a run record (no config or state)")
     return record
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The epochs a run has recorded so far; none when its record is missing or unreadable."""
+    try:
+        return read_record(run_dir).get("history") or []
+    except ValueError:
+        return []
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""One trial: `run_trial(config, run_dir, ...) -> RunResult`.
+"""One trial: `run_trial(config, run_dir, ...) -> Outcome`.
 
 The data set sits on the training device as uint8; each step gathers a batch, augments it
 there, normalises it and runs the model under autocast (bf16 where the hardware has it) in
@@ -7,7 +7,9 @@ record rewritten, so a killed trial loses at most the epoch in progress and `res
 continues from the last checkpoint with the same data order and augmentations.
 
 Divergence (NaN or inf loss) ends the trial as `failed` with the reason; so does a request
-that cannot be met on this machine (device=cuda without CUDA). Nothing here knows of sweeps.
+that cannot be met on this machine (device=cuda without CUDA). SIGINT/SIGTERM end it as
+`killed` at the end of the batch; `on_epoch` returning True ends it as `pruned` after that
+epoch, tested (`vgg_sweep.outcome`). Nothing here knows of sweeps.
 """
 
 from __future__ import annotations
@@ -15,13 +17,10 @@ from __future__ import annotations
 import io
 import math
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from vgg_sweep.config import TrialConfig, config_dict, resume_conflicts
 from vgg_sweep.data import Splits, load_dataset, split
 from vgg_sweep.models import build_model
 from vgg_sweep.optim import build_optimizer, build_scheduler
+from vgg_sweep.outcome import OnEpoch, Outcome, State, StopFlag
 from vgg_sweep.record import atomic_write_bytes, remove_partial_writes
 from vgg_sweep.svm import run_svm_trial
 from vgg_sweep.telemetry import Telemetry
@@ -52,14 +52,6 @@ class TrialFailed(Exception):
 
 class CheckpointMismatch(Exception):
     """A checkpoint of another training configuration; the message says what differs."""
-
-
-@dataclass
-class RunResult:
-    state: str
-    summary: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    reason: str | None = None
 
 
 # --- hardware ----------------------------------------------------------------------------------
@@ -274,50 +266,34 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
             "params_total": sum(p.numel() for p in model.parameters())}
 
 
-class _StopFlag:
-    """Set by SIGTERM/SIGINT (or an engine's request): stop after the current batch."""
-
-    def __init__(self):
-        self.raised = False
-
-    def __call__(self, *_):
-        self.raised = True
-
-
 def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | None = None,
               name: str | None = None, resume: bool = False,
-              on_epoch: Callable[[int, dict], bool] | None = None,
-              show_progress: bool = False, wandb_mode: str | None = None) -> RunResult:
+              on_epoch: OnEpoch | None = None,
+              show_progress: bool = False, wandb_mode: str | None = None) -> Outcome:
     """Train and evaluate one configuration; always leaves a run record in `run_dir`.
 
-    `on_epoch(epoch, metrics)` returning True stops the trial early (state `killed`,
-    summary `stopped_early`), which is how an engine applies hyperband.
+    `on_epoch(epoch, metrics)` returning True stops the trial after that epoch: it is tested
+    and recorded `pruned`. That is how an engine applies hyperband.
     """
     run_dir = Path(run_dir)
     remove_partial_writes(run_dir)  # a killed earlier attempt's half-written files
     tracker = Tracker(run_dir, run_id, sweep, name=name, mode=wandb_mode)
     config = tracker.start(config)
-    stop = _StopFlag()
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = ({sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-                if in_main_thread else {})
     try:
-        if config.model == "svm":
-            state, summary = run_svm_trial(config, tracker)
-            return RunResult(state, summary, tracker.history)
-        with torch_threads(config.threads):
-            return _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop)
+        with StopFlag().installed() as stop:
+            if config.model == "svm":
+                state, summary = run_svm_trial(config, tracker)
+                return Outcome(State(state), summary, tracker.history)
+            with torch_threads(config.threads):
+                return _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop)
     except TrialFailed as failure:
         summary = {**(tracker.history[-1] if tracker.history else {}),
                    "failure_reason": str(failure)}
-        tracker.finish("failed", summary)
-        return RunResult("failed", summary, tracker.history, str(failure))
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        tracker.finish(State.FAILED, summary)
+        return Outcome(State.FAILED, summary, tracker.history, str(failure))
 
 
-def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> RunResult:
+def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> Outcome:
     device = resolve_device(config)
     data = load_dataset(config.dataset, config.data_dir)
     splits = split(data, config)
@@ -339,11 +315,11 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> R
             "device": str(device), "threads": torch.get_num_threads(),
             "train_size": len(splits.train_x),
             "val_size": len(splits.val_y)}
-    state = "finished"
-    while trial.epoch < config.epochs and state == "finished":
+    state = State.FINISHED
+    while trial.epoch < config.epochs and state == State.FINISHED:
         row = _run_epoch(trial, show_progress, stop)
         if not row.pop("complete") or stop.raised:
-            state = "killed"  # the partial epoch is not recorded; the checkpoint stays
+            state = State.KILLED  # the partial epoch is not recorded; the checkpoint stays
             break
         trial.epoch += 1
         media = trial.telemetry.end_epoch(trial.epoch)
@@ -352,23 +328,21 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> R
         trial.save(checkpoint, tracker.history + [row])
         tracker.log_epoch(row, media)
         if on_epoch is not None and on_epoch(trial.epoch, row):
-            state = "stopped_early"
+            state = State.PRUNED  # tested below with this epoch's weights
     summary = {**base, **(tracker.history[-1] if tracker.history else {}),
                "best_val_acc": trial.best_val_acc, "best_epoch": trial.best_epoch,
                "train_time_sec": sum(row["epoch_time_sec"] for row in tracker.history)}
-    if state != "killed":
+    if state != State.KILLED:
         test_loss, test_acc, predicted = trial.evaluate(trial.data["test_x"],
                                                         trial.data["test_y"])
         summary.update(test_loss=test_loss, test_acc=test_acc)
         trial.telemetry.finish(tracker, run_dir, trial.data["test_x"], trial.data["test_y"],
                                predicted, data.classes)
-    if state == "stopped_early":
-        summary["stopped_early"], state = True, "killed"
     tracker.finish(state, summary)
-    return RunResult(state, summary, tracker.history)
+    return Outcome(state, summary, tracker.history)
 
 
-def _run_epoch(trial: Trial, show_progress: bool, stop: _StopFlag) -> dict[str, Any]:
+def _run_epoch(trial: Trial, show_progress: bool, stop: StopFlag) -> dict[str, Any]:
     from tqdm import tqdm
 
     lr = trial.optimizer.param_groups[0]["lr"]  # the rate this epoch trains with

@@ -1,7 +1,9 @@
 """`vgg-sweep train`: one trial, and the program a W&B agent runs.
 
 Its options are generated from TrialConfig, one per field, in the form the W&B agent passes
-them (`--lr=0.001 --autoaugment=True --activation=GELU`; `--batch-norm` works too).
+them (`--lr=0.001 --autoaugment=True --activation=GELU`; `--batch-norm` works too). Started
+by the local engine, it also reports each epoch to it and stops when pruned (the epoch channel
+of `vgg_sweep.outcome`). Exit code 0: finished, pruned or interrupted; 1: failed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import click
 
 from vgg_sweep.config import FIELDS, ConfigError, describe_allowed, make_config, parse_value
 from vgg_sweep.errors import UserError
+from vgg_sweep.outcome import State, engine_on_epoch
 from vgg_sweep.record import make_dir
 
 
@@ -76,8 +79,8 @@ def train(sweep, runs_dir, run_id, name, resume, wandb_mode, **values):
     make_dir(run_dir)
     try:
         result = run_trial(config, run_dir, run_id=run_id, sweep=sweep, name=name,
-                           resume=resume, show_progress=sys.stderr.isatty(),
-                           wandb_mode=wandb_mode)
+                           resume=resume, on_epoch=engine_on_epoch(),
+                           show_progress=sys.stderr.isatty(), wandb_mode=wandb_mode)
     except UserError:  # refused before training (data missing, a config that does not fit
         # it): leave no folder behind; the parents only when empty (another run may use them)
         if created:
@@ -90,6 +93,6 @@ def train(sweep, runs_dir, run_id, name, resume, wandb_mode, **values):
     line = ", ".join(f"{key}={summary[key]:.2f}" for key in ("train_acc", "val_acc", "test_acc")
                      if isinstance(summary.get(key), float))
     click.echo(f"{run_id} {result.state}: {line} -> {run_dir}")
-    if result.state == "failed":
+    if result.state == State.FAILED:
         click.echo(f"reason: {result.reason}", err=True)
         raise click.exceptions.Exit(1)

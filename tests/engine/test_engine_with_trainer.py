@@ -52,3 +52,47 @@ def test_sweep_runs_real_trials_and_resumes(mode, write_sweep, tmp_path, capsys)
         assert trial.intermediate_values[1] == pytest.approx(record["history"][0]["val_acc"])
     assert main(args) == 0  # re-running resumes: nothing left to run
     assert len(load_study("real", str(runs / "real" / "study.log")).trials) == len(optimizers)
+
+
+PRUNED = """
+    name: hb
+    method: grid
+    metric: {name: val_acc, goal: maximize}
+    early_terminate: {type: hyperband, min_iter: 1, eta: 2}
+    parameters:
+      lr: {values: [0.003, 0.000001, 0.01]}
+      optimizer: {value: Adam}
+      dataset: {value: synthetic}
+      epochs: {value: 3}
+      train_subset: {value: 256}
+      batch_size: {value: 64}
+      threads: {value: 1}
+      plots: {value: false}
+      count_flops: {value: false}
+"""
+
+
+def test_a_pruned_real_trial_is_recorded_alike_in_both_modes(write_sweep, tmp_path, capsys):
+    """lr=0.01 trails the median after epoch 2 (hyperband's first band): the real trainer stops
+    there, is tested with epoch 2's weights, recorded `pruned`, exits 0; the same numbers as a
+    subprocess (told on the epoch channel) and in-process (told by on_epoch)."""
+    path = write_sweep(PRUNED)
+    records = {}
+    for mode in ([], ["--in-process"]):
+        runs = tmp_path / ("in-process" if mode else "subprocess")
+        assert main(["sweep", str(path), "--runs-dir", str(runs), *mode]) == 0
+        assert "2 finished, 1 pruned, 0 failed" in capsys.readouterr().out
+        study = load_study("hb", str(runs / "hb" / "study.log"))
+        pruned, = study.get_trials(states=(TrialState.PRUNED,))
+        assert pruned.user_attrs["params"]["lr"] == 0.01
+        record = read_record(runs / "hb" / pruned.user_attrs["run_id"])
+        assert record["state"] == "pruned" == pruned.user_attrs["state"]
+        assert [row["epoch"] for row in record["history"]] == [1, 2]
+        assert 0 <= record["summary"]["test_acc"] <= 100
+        records[bool(mode)] = record
+    subprocess, in_process = records[False], records[True]
+    assert subprocess["summary"]["test_acc"] == in_process["summary"]["test_acc"]
+    assert subprocess["summary"]["test_loss"] == pytest.approx(in_process["summary"]["test_loss"])
+    for row, same in zip(subprocess["history"], in_process["history"], strict=True):
+        assert row["val_acc"] == same["val_acc"]
+        assert row["train_loss"] == pytest.approx(same["train_loss"])

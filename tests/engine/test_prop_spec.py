@@ -17,10 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vgg_sweep.config import FIELDS, ConfigError, make_config, parse_value
-from vgg_sweep.engine import queue, worker
+from vgg_sweep.engine import work_queue
 from vgg_sweep.engine.commands import parse_overrides
 from vgg_sweep.engine.grid import grid_points
-from vgg_sweep.engine.spec import GOALS, KINDS, METHODS, load_spec
+from vgg_sweep.engine.methods import METHODS
+from vgg_sweep.engine.spec import GOALS, KINDS, load_spec
 from vgg_sweep.engine.storage import open_storage, quiet_optuna
 
 SWEEPS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.yaml"))
@@ -37,18 +38,19 @@ def assert_usable(spec) -> None:
     if spec.method == "grid":
         for point in grid_points(spec):
             make_config(point)
-    if queue.is_planned(spec):  # the real queue, cut to a few points
+    if spec.search.plans(spec):  # the real queue, cut to a few points
         spec = dataclasses.replace(spec, run_cap=min(spec.run_cap or STORED_TRIALS,
                                                      STORED_TRIALS))
     with tempfile.TemporaryDirectory() as folder:
-        study, created = queue.open_study(spec, open_storage(f"{folder}/study.log"),
-                                          create=True)
-        queue.fill_queue(study, spec, created)
+        study, created = work_queue.open_study(spec, open_storage(f"{folder}/study.log"),
+                                               create=True)
+        work_queue.fill_queue(study, spec, created)
         for _ in range(STORED_TRIALS):
-            trial = queue.next_trial(study, spec, grace=1e9)
+            trial = work_queue.next_trial(study, spec, grace=1e9)
             if trial is None:
                 break
-            trial.set_user_attr("params", worker._params(spec, study, trial))
+            seed = work_queue.study_seed(study)
+            trial.set_user_attr("params", spec.search.point(spec, trial, seed))
             study.tell(trial, 0.0)
         for frozen in study.get_trials():
             _assert_config(spec, frozen.user_attrs["params"])
@@ -198,7 +200,7 @@ bad = st.one_of(extreme, wrong, st.sampled_from([*KINDS, "loguniform", ["uniform
 @st.composite
 def sweeps(draw) -> dict:
     """A mostly valid sweep, then 0-2 of its values replaced by something bad."""
-    method = draw(st.sampled_from(METHODS))
+    method = draw(st.sampled_from(list(METHODS)))
     names = draw(st.lists(st.sampled_from(FIELD_NAMES), min_size=1, max_size=4, unique=True))
     raw = {"method": method, "parameters": {n: draw(valid_param(n, method)) for n in names}}
     if method == "bayes" or draw(st.booleans()):

@@ -4,7 +4,7 @@ Exact where Optuna can express the law's support: categorical (probabilities are
 TPE sets its own), int_uniform, uniform, log_uniform_values and the legacy log_uniform
 (log scale), q_uniform (a stepped range from round(min/q)*q to round(max/q)*q). Approximate
 elsewhere: inverse-log and q-log kinds search the log range and round the value; normal,
-log_normal and beta (and their q_ forms) search their central range (see `spec.support`)
+log_normal and beta (and their q_ forms) search their central range (see `distributions.support`)
 uniformly or on a log scale and round. TPE only needs the space; W&B's own bayes is a
 Gaussian process, so no parity with it is claimed.
 """
@@ -12,7 +12,7 @@ Gaussian process, so no parity with it is claimed.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.distributions import (
@@ -22,8 +22,10 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from vgg_sweep.engine.distributions import quantise
-from vgg_sweep.engine.spec import Param, SweepSpec, support
+from vgg_sweep.engine.distributions import quantise, support
+
+if TYPE_CHECKING:
+    from vgg_sweep.engine.spec import Param, SweepSpec
 
 LOG_KINDS = ("log_uniform", "log_uniform_values", "inv_log_uniform", "inv_log_uniform_values",
              "log_normal")

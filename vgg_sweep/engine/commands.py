@@ -35,17 +35,7 @@ def _load(path: str, overrides: tuple[str, ...] = ()) -> SweepSpec:
 
 def space_summary(spec: SweepSpec) -> str:
     """What the sweep will search, in one line."""
-    from vgg_sweep.engine.grid import grid_size, grid_values
-
-    parts = [f"method={spec.method}"]
-    swept = [p for p in spec.params.values() if p.kind != "constant"]
-    if spec.method == "grid":
-        sizes = [f"{p.name} x{len(grid_values(p.kind, p.args))}" for p in swept]
-        size = grid_size(spec)
-        parts.append(f"{size} grid point{'s' * (size != 1)} ({', '.join(sizes) or 'constants'})")
-    else:
-        parts.append("searching " + (", ".join(f"{p.name} ({p.kind})" for p in swept)
-                                     or "nothing"))
+    parts = [f"method={spec.method}", spec.search.describe(spec)]
     if spec.constants:
         parts.append("fixed " + " ".join(f"{k}={v}" for k, v in spec.constants.items()))
     if spec.metric:
@@ -85,8 +75,7 @@ def _engine_options(command):
                      help="where run records go"),
         click.option("--in-process", "in_process", is_flag=True,
                      help="run trials inside the worker (no per-trial interpreter start)"),
-        click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
-                     help="pin a parameter to a value, e.g. --override epochs=1"),
+        OVERRIDE_OPTION,
         click.option("--seed", type=int, default=0, show_default=True,
                      help="seed of random and bayes search (kept by the study)"),
         click.option("--heartbeat", type=click.FloatRange(min=0.1), default=10.0,
@@ -111,14 +100,14 @@ Run the same command again to resume."""
 def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_process,
          overrides, seed, heartbeat, max_failures, retry_failed=False):
     from vgg_sweep.engine.local import run_sweep
-    from vgg_sweep.engine.storage import is_rdb
+    from vgg_sweep.engine.storage import storage_kind
 
     spec = _load(sweep_file, overrides)
     gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
     if gpu_list and workers != 1 and workers != len(gpu_list):
         raise click.UsageError(f"--workers {workers} and --gpus {gpus}: one worker per GPU; "
                                "drop --workers")
-    if not (storage and is_rdb(storage)):  # the journal file goes there: say so now if we can't
+    if storage is None or storage_kind(storage).local_dir:  # say now if it cannot be made
         make_dir(Path(runs_dir) / spec.name, "--runs-dir")
     click.echo(f"sweep {spec.name!r}: {space_summary(spec)}")
     summary = run_sweep(spec, storage=storage, runs_dir=Path(runs_dir), workers=workers,

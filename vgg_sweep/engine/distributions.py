@@ -11,11 +11,16 @@ with quantiles computed by W&B's engine.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vgg_sweep.engine.spec import Param, SweepSpec
+if TYPE_CHECKING:  # spec checks ranges with `support` before any point is drawn
+    from vgg_sweep.engine.spec import Param, SweepSpec
+
+# Unbounded distributions are checked on their central 1 - 2e-4 mass: a draw outside the
+# field's bounds is possible but rare, and fails that one trial with the reason.
+TAIL_Z = 3.719
 
 
 def _continuous(kind: str, args: dict[str, Any], rng: np.random.Generator) -> float:
@@ -71,3 +76,39 @@ def draw_point(spec: SweepSpec, rng: np.random.Generator) -> dict[str, Any]:
 def point_rng(seed: int, index: int) -> np.random.Generator:
     """The generator of draw `index`: any worker, on any machine, draws the same point."""
     return np.random.default_rng([seed, index])
+
+
+def support(param: Param) -> tuple[float, float]:
+    """The range a numeric distribution draws from (central mass for unbounded ones)."""
+    args, kind = param.args, param.kind
+    base = kind.removeprefix("q_")
+    if base in ("int_uniform", "uniform", "log_uniform_values", "inv_log_uniform_values"):
+        low, high = args["min"], args["max"]
+    elif base == "log_uniform":
+        low, high = _exp(args["min"]), _exp(args["max"])
+    elif base == "inv_log_uniform":
+        low, high = _exp(-args["max"]), _exp(-args["min"])
+    elif base == "normal":
+        low, high = (args["mu"] - TAIL_Z * args["sigma"], args["mu"] + TAIL_Z * args["sigma"])
+    elif base == "log_normal":
+        low, high = (_exp(args["mu"] - TAIL_Z * args["sigma"]),
+                     _exp(args["mu"] + TAIL_Z * args["sigma"]))
+    else:  # beta; scipy comes with scikit-learn, and only beta sweeps pay for its import
+        from scipy.stats import beta
+
+        tail = 1e-4  # the mass outside +-TAIL_Z sigma of a normal, for the same reason
+        low, high = (float(beta.ppf(tail, args["a"], args["b"])),
+                     float(beta.ppf(1 - tail, args["a"], args["b"])))
+    if "q" in args:
+        low, high = _quantise_bound(low, args["q"]), _quantise_bound(high, args["q"])
+    return low, high
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if x < 709.78 else math.inf  # exp(709.78) is the largest float
+
+
+def _quantise_bound(x: float, q: float) -> float:
+    """round(x / q) * q, as the draws quantise; inf or nan when that overflows."""
+    steps = x / q
+    return round(steps) * q if math.isfinite(steps) else steps

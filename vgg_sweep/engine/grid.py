@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # spec checks a grid's size with grid_count before anyone lists it
+if TYPE_CHECKING:  # methods.Grid checks a grid's size with grid_count before listing it
     from vgg_sweep.engine.spec import SweepSpec
 
 
@@ -58,7 +58,3 @@ def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
             seen.add(key)
             points.append({**constants, **dict(zip(swept, combination, strict=True))})
     return points
-
-
-def grid_size(spec: SweepSpec) -> int:
-    return len(grid_points(spec))

@@ -21,16 +21,17 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from vgg_sweep.engine import queue
+from vgg_sweep.engine import work_queue
 from vgg_sweep.engine.spec import SweepSpec
 from vgg_sweep.engine.storage import check_storage, default_journal, open_storage, quiet_optuna
 from vgg_sweep.engine.worker import Job, work
+from vgg_sweep.outcome import State
 
 
 @dataclasses.dataclass
 class SweepSummary:
     name: str
-    states: dict[str, int]  # finished | pruned | failed | retried | waiting | running
+    states: dict[str, int]  # finished | pruned | failed (run states) | retried | waiting | running
     best: optuna.trial.FrozenTrial | None
     interrupted: bool = False
     stopped: str | None = None  # why the sweep stopped after failures in a row
@@ -53,12 +54,12 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
     workers = len(gpus) if gpus else workers
     url = storage or default_journal(runs_dir, spec.name)
     check_storage(url, workers)
-    study, created = queue.open_study(spec, open_storage(url), create=create, seed=seed)
-    planned = queue.fill_queue(study, spec, created)
+    study, created = work_queue.open_study(spec, open_storage(url), create=create, seed=seed)
+    planned = work_queue.fill_queue(study, spec, created)
     job = Job(spec=spec, storage_url=url, runs_dir=Path(runs_dir), **job_options)
-    queue.restart(study)
-    queue.reclaim_stale(study, job.grace)  # before --retry-failed looks for failed trials
-    rerun = len(queue.retry_failed(study)) if retry_failed else 0
+    work_queue.restart(study)
+    work_queue.reclaim_stale(study, job.grace)  # before --retry-failed looks for failed trials
+    rerun = len(work_queue.retry_failed(study)) if retry_failed else 0
     failed_before = _failed(study)
     context = multiprocessing.get_context("spawn")
     budget = context.Value("i", count) if count is not None else None
@@ -73,7 +74,7 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
         process.start()
     interrupted = _wait(processes, study, total=count or planned or spec.run_cap)
     summary = summarise(study, spec, interrupted)
-    summary.stopped = queue.stop_reason(study)
+    summary.stopped = work_queue.stop_reason(study)
     summary.new_failures = len(_failed(study) - failed_before)
     summary.rerun = rerun
     summary.errors = _error_lines(errors)
@@ -83,7 +84,7 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
 
 
 def _failed(study: optuna.Study) -> set[int]:
-    return {t.number for t in queue.failed_for_good(study.get_trials(deepcopy=False))}
+    return {t.number for t in work_queue.failed_for_good(study.get_trials(deepcopy=False))}
 
 
 def _error_lines(errors) -> list[str]:
@@ -122,21 +123,21 @@ def summarise(study: optuna.Study, spec: SweepSpec | None, interrupted: bool = F
               ) -> SweepSummary:
     """Counts per outcome (a retried failure counts as `retried`, not `failed`) and the best."""
     trials = study.get_trials(deepcopy=False)
-    failed = {t.number for t in queue.failed_for_good(trials)}
+    failed = {t.number for t in work_queue.failed_for_good(trials)}
     states: Counter = Counter()
     for t in trials:
         if t.user_attrs.get("over_run_cap"):
             continue
         if t.state == TrialState.COMPLETE:
-            states["finished"] += 1
+            states[State.FINISHED] += 1
         elif t.state == TrialState.PRUNED:
-            states["pruned"] += 1
+            states[State.PRUNED] += 1
         elif t.state == TrialState.FAIL:
-            states["failed" if t.number in failed else "retried"] += 1
+            states[State.FAILED if t.number in failed else "retried"] += 1
         else:
             states[t.state.name.lower()] += 1
-    states["done"] = states["finished"] + states["pruned"] + states["failed"]
+    states["done"] = states[State.FINISHED] + states[State.PRUNED] + states[State.FAILED]
     best = None
-    if spec is not None and spec.metric and states["finished"]:
+    if spec is not None and spec.metric and states[State.FINISHED]:
         best = study.best_trial
     return SweepSummary(study.study_name, dict(states), best, interrupted)

@@ -30,13 +30,13 @@ import yaml
 
 from vgg_sweep import config as trial_config
 from vgg_sweep.config import ConfigError, describe_allowed, field_type, parse_value
-from vgg_sweep.engine.grid import grid_count, grid_points
+from vgg_sweep.engine.distributions import support
+from vgg_sweep.engine.methods import MAX_RUNS, METHODS, Method
 from vgg_sweep.errors import UserError
 
 TOP_LEVEL = ("program", "command", "method", "metric", "parameters", "early_terminate",
              "run_cap", "name", "description", "project", "entity",
              "apiVersion", "kind", "controller")  # the last three: W&B schema, ignored here
-METHODS = ("grid", "random", "bayes")
 GOALS = ("minimize", "maximize")
 METRIC_KEYS = ("name", "goal", "target", "impute")
 HYPERBAND_KEYS = ("type", "min_iter", "max_iter", "s", "eta", "strict")
@@ -64,14 +64,10 @@ KINDS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
 }
 FINITE_KINDS = ("constant", "categorical", "int_uniform", "q_uniform")  # W&B's grid kinds
 CHOICE_KINDS = ("constant", "categorical", "categorical_w_probabilities")
-# Unbounded distributions are checked on their central 1 - 2e-4 mass: a draw outside the
-# field's bounds is possible but rare, and fails that one trial with the reason.
-TAIL_Z = 3.719
 # Bounds on the work an accepted file can ask for; sweep files are a few hundred bytes.
 MAX_FILE_BYTES = 64 * 1024  # PyYAML reads ~70 KB/s: under a second
 MAX_NODES = 100_000  # YAML nodes once aliases are expanded (a "billion laughs" file)
 MAX_DEPTH = 32  # nesting levels; a sweep file needs 5
-MAX_RUNS = 10_000  # grid points, and run_cap (random search draws all of them up front)
 MAX_BANDS = 100  # hyperband bands, W&B's count for min_iter
 MAX_INT = 2**53  # the largest integer a float64 (Optuna's params, JSON readers) holds exactly
 MAX_NAME_BYTES = 200  # the sweep's name is a folder name
@@ -115,13 +111,18 @@ class Hyperband:
 class SweepSpec:
     path: Path
     name: str
-    method: str
+    method: str  # a name in METHODS
     params: dict[str, Param]  # in YAML order
     metric: str | None = None
     goal: str = "minimize"
     hyperband: Hyperband | None = None
     run_cap: int | None = None
     warnings: tuple[str, ...] = ()
+
+    @property
+    def search(self) -> Method:
+        """The sweep method: what is planned, sampled and drawn (`methods.py`)."""
+        return METHODS[self.method]
 
     @property
     def constants(self) -> dict[str, Any]:
@@ -217,20 +218,16 @@ def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
                             f"; W&B sweep keys: {', '.join(TOP_LEVEL[:11])}")
     warnings: list[str] = []
     method = raw.get("method")
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise SpecError(path, "method", f"{method!r} is not one of {', '.join(METHODS)}")
     metric, goal = _metric(raw.get("metric"), path)
-    params = _parameters(raw.get("parameters"), method, path, warnings)
+    params = _parameters(raw.get("parameters"), path, warnings)
     hyperband = _hyperband(raw.get("early_terminate"), path)
-    if method == "bayes" and metric is None:
-        raise SpecError(path, "metric", "method: bayes needs metric: {name: ..., goal: ...}")
     if hyperband is not None and metric is None:
         raise SpecError(path, "early_terminate", "hyperband needs metric: {name: ..., goal: ...}")
     run_cap = raw.get("run_cap")
     if run_cap is not None and (not _is_int(run_cap) or not 1 <= run_cap <= MAX_RUNS):
         raise SpecError(path, "run_cap", f"{_show(run_cap)} is not an integer in [1, {MAX_RUNS}]")
-    if method == "grid":
-        _check_grid_size(params, path)
     _check_command(raw, path, warnings)
     name = raw.get("name", path.stem)
     if (not isinstance(name, str) or not name.strip() or not name.isprintable() or "/" in name
@@ -239,8 +236,9 @@ def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
                         f"at most {MAX_NAME_BYTES} bytes); write e.g. name: vgg6-lr")
     spec = SweepSpec(path=path, name=name, method=method, params=params, metric=metric,
                      goal=goal, hyperband=hyperband, run_cap=run_cap, warnings=tuple(warnings))
-    if method == "grid":
-        _check_grid_points(spec)
+    problem = spec.search.problem(spec)
+    if problem is not None:
+        raise SpecError(path, *problem)
     return spec
 
 
@@ -345,16 +343,13 @@ def _check_command(raw: dict, path: Path, warnings: list[str]) -> None:
                         "parameters only through wandb.config")
 
 
-def _parameters(section: Any, method: str, path: Path, warnings: list[str]) -> dict[str, Param]:
+def _parameters(section: Any, path: Path, warnings: list[str]) -> dict[str, Param]:
     if not isinstance(section, dict) or not section:
         raise SpecError(path, "parameters", "write at least one parameter, e.g. "
                         "parameters: {lr: {values: [0.1, 0.01]}}")
     params = {}
     for name, body in section.items():
         params[name] = _parameter(str(name), body, path, warnings)
-        if method == "grid" and not params[name].finite:
-            raise SpecError(path, f"parameters.{name}", f"{params[name].kind} is not allowed "
-                            "with method: grid; use values: [...], int_uniform or q_uniform")
     return params
 
 
@@ -471,43 +466,7 @@ def _check_numeric(name: str, kind: str, args: dict, path: Path) -> None:
                         f"{describe_allowed(name)}") from None
 
 
-def support(param: Param) -> tuple[float, float]:
-    """The range a numeric distribution draws from (central mass for unbounded ones)."""
-    args, kind = param.args, param.kind
-    base = kind.removeprefix("q_")
-    if base in ("int_uniform", "uniform", "log_uniform_values", "inv_log_uniform_values"):
-        low, high = args["min"], args["max"]
-    elif base == "log_uniform":
-        low, high = _exp(args["min"]), _exp(args["max"])
-    elif base == "inv_log_uniform":
-        low, high = _exp(-args["max"]), _exp(-args["min"])
-    elif base == "normal":
-        low, high = (args["mu"] - TAIL_Z * args["sigma"], args["mu"] + TAIL_Z * args["sigma"])
-    elif base == "log_normal":
-        low, high = (_exp(args["mu"] - TAIL_Z * args["sigma"]),
-                     _exp(args["mu"] + TAIL_Z * args["sigma"]))
-    else:  # beta; scipy comes with scikit-learn, and only beta sweeps pay for its import
-        from scipy.stats import beta
-
-        tail = 1e-4  # the mass outside +-TAIL_Z sigma of a normal, for the same reason
-        low, high = (float(beta.ppf(tail, args["a"], args["b"])),
-                     float(beta.ppf(1 - tail, args["a"], args["b"])))
-    if "q" in args:
-        low, high = _quantise_bound(low, args["q"]), _quantise_bound(high, args["q"])
-    return low, high
-
-
-def _exp(x: float) -> float:
-    return math.exp(x) if x < 709.78 else math.inf  # exp(709.78) is the largest float
-
-
 # --- helpers -------------------------------------------------------------------------------------
-
-def _quantise_bound(x: float, q: float) -> float:
-    """round(x / q) * q, as the draws quantise; inf or nan when that overflows."""
-    steps = x / q
-    return round(steps) * q if math.isfinite(steps) else steps
-
 
 def _storable_number(value: int | float) -> bool:
     """Finite, and an integer only up to MAX_INT: what a study stores and gives back."""
@@ -551,26 +510,6 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _check_grid_size(params: dict[str, Param], path: Path) -> None:
-    counts = {name: grid_count(p.kind, p.args) for name, p in params.items()}
-    size = math.prod(counts.values())
-    if size > MAX_RUNS:
-        sizes = ", ".join(f"{name} x{n:g}" for name, n in counts.items() if n > 1)
-        raise SpecError(path, "parameters", f"a grid of {size:.3g} points ({sizes}) is over the "
-                        f"limit of {MAX_RUNS}; use fewer values, or method: random with run_cap")
-
-
-def _check_grid_points(spec: SweepSpec) -> None:
-    """Every grid point makes a trial config (the fields' combination rules included)."""
-    for index, point in enumerate(grid_points(spec)):
-        try:
-            trial_config.make_config(point)
-        except ConfigError as error:
-            raise SpecError(spec.path, "parameters", f"grid point {index + 1} "
-                            f"({', '.join(f'{k}={v}' for k, v in point.items())}): {error}; "
-                            "leave that combination out of the grid") from None
 
 
 def _not_a_field(name: Any) -> str:

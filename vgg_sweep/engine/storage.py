@@ -7,6 +7,10 @@ machines, a PostgreSQL (or MySQL) server through `RDBStorage`; while the server 
 reached (a restart, a failover) every call is retried with backoff for RECONNECT_SECONDS,
 after one warning line. SQLite is refused with more than one process: its locking loses or
 duplicates trials under concurrent writers.
+
+`STORAGES` maps a URL scheme to its kind (how to open it, whether it needs `runs/<sweep>/` on
+this machine, whether several workers may share it); anything else is a journal file's path.
+A new storage is one entry there.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +37,6 @@ JOURNAL_FILE = "study.log"
 # A writer killed while holding the journal's lock (kill -9 mid-append) blocks the others until
 # the lock is this old; appends take milliseconds, so Optuna's default of 30 s is only delay.
 JOURNAL_LOCK_GRACE = 10
-RDB_SCHEMES = ("postgresql", "postgres", "mysql", "sqlite")
 RECONNECT_SECONDS = 60.0  # how long a worker waits for a database server to come back
 
 
@@ -40,25 +44,28 @@ def default_journal(runs_dir: Path, sweep: str) -> str:
     return str(Path(runs_dir) / sweep / JOURNAL_FILE)
 
 
-def is_rdb(url: str) -> bool:
-    return url.split(":", 1)[0].split("+", 1)[0] in RDB_SCHEMES
-
-
 def check_storage(url: str, workers: int) -> None:
     """Refuse what would corrupt a study, before any worker starts."""
-    if url.startswith("sqlite") and workers > 1:
-        raise UserError(f"--storage {url}: SQLite loses or duplicates trials with several "
-                        "workers; drop --storage (journal file) or use postgresql://")
+    alone = storage_kind(url).one_worker_only
+    if workers > 1 and alone:
+        raise UserError(f"--storage {url}: {alone}; drop --storage (journal file) or use "
+                        "postgresql://")
 
 
 def open_storage(url: str) -> BaseStorage:
-    """A storage for `url`: an RDB URL, or else the path of a journal file."""
-    if not is_rdb(url):
-        try:
-            Path(url).parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(_JournalFile(url))
-        except OSError as error:
-            raise _journal_error(url, error) from None
+    """A storage for `url`: a database URL, or else the path of a journal file."""
+    return storage_kind(url).open(url)
+
+
+def _open_journal(path: str) -> BaseStorage:
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(_JournalFile(path))
+    except OSError as error:
+        raise _journal_error(path, error) from None
+
+
+def _open_database(url: str) -> BaseStorage:
     if url.startswith("postgres://"):  # SQLAlchemy knows only the long name
         url = "postgresql://" + url.removeprefix("postgres://")
     try:
@@ -70,6 +77,28 @@ def open_storage(url: str) -> BaseStorage:
     except Exception as error:  # the driver's own error names the cause (auth, host, db)
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise UserError(f"--storage {redact(url)}: cannot connect ({reason})") from None
+
+
+@dataclass(frozen=True)
+class StorageKind:
+    open: Callable[[str], BaseStorage]
+    local_dir: bool  # lives in runs/<sweep>/ on this machine, which must be writable
+    one_worker_only: str | None = None  # why several workers may not share it
+
+
+JOURNAL = StorageKind(_open_journal, local_dir=True)
+DATABASE = StorageKind(_open_database, local_dir=False)
+STORAGES = {  # URL scheme (before any +driver) -> kind; no scheme: a journal file's path
+    "postgresql": DATABASE,
+    "postgres": DATABASE,
+    "mysql": DATABASE,
+    "sqlite": StorageKind(_open_database, local_dir=False, one_worker_only="SQLite loses or "
+                          "duplicates trials with several workers"),
+}
+
+
+def storage_kind(url: str) -> StorageKind:
+    return STORAGES.get(url.split(":", 1)[0].split("+", 1)[0], JOURNAL)
 
 
 def redact(url: str) -> str:

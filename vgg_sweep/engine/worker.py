@@ -4,7 +4,7 @@ Each worker process opens its own storage connection and loads the study; severa
 (on one machine or many) share nothing else. Ctrl-C or SIGTERM sets a flag: the running trial
 stops at the end of its batch, is enqueued again, and the worker exits; re-running the same
 command resumes the sweep. A worker also stops claiming when the study says the sweep stopped
-(too many failures in a row, `queue.stop_after_failures`).
+(too many failures in a row, `work_queue.stop_after_failures`).
 
 An error in the worker's own code while it handles a trial fails that trial for good (its
 reason names the error) and the worker goes on; any other error ends the worker: its one-line
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import sys
 import uuid
 from collections.abc import Callable
@@ -31,14 +30,13 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from vgg_sweep.config import ConfigError, make_config
-from vgg_sweep.engine import queue
-from vgg_sweep.engine.bayes import suggest_point
-from vgg_sweep.engine.distributions import draw_point, point_rng
-from vgg_sweep.engine.runner import TRAIN_COMMAND, Outcome, run_in_process, run_subprocess
+from vgg_sweep.engine import work_queue
+from vgg_sweep.engine.runner import TRAIN_COMMAND, run_in_process, run_subprocess
 from vgg_sweep.engine.spec import SweepSpec
 from vgg_sweep.engine.storage import open_storage, quiet_optuna
 from vgg_sweep.errors import UserError
-from vgg_sweep.record import read_record
+from vgg_sweep.outcome import Outcome, State, StopFlag
+from vgg_sweep.record import read_history
 
 
 @dataclass(frozen=True)
@@ -59,43 +57,32 @@ class Job:
         return 3 * self.heartbeat
 
 
-class _Stop:
-    """SIGINT/SIGTERM: finish the current trial's batch, then leave."""
-
-    def __init__(self):
-        self.raised = False
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self)
-
-    def __call__(self, *_):
-        self.raised = True
-
-
 def work(job: Job, label: str, errors: SimpleQueue, budget: Synchronized | None = None,
          gpu: str | None = None, threads: int | None = None) -> None:
     """The worker loop; `budget` is the trial count left to all workers (--count);
     `threads` caps the CPU threads of its trials (set before torch is imported, and
     inherited by trial subprocesses)."""
-    stop = _Stop()
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     if threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
     quiet_optuna()
-    try:
-        study, _ = queue.open_study(job.spec, open_storage(job.storage_url), create=False)
-        while not stop.raised and queue.stop_reason(study) is None and _take(budget):
-            trial = queue.next_trial(study, job.spec, job.grace)
-            if trial is None:
-                _give_back(budget)
-                return
-            outcome = run_one(job, study, trial, stop)
-            click.echo(f"[{label}] {describe(job.spec, trial, outcome)}")
-            if outcome.interrupted:
-                return
-    except Exception as error:  # the sweep prints it; the study stays consistent (leases)
-        errors.put((label, error_line(error)))
-        sys.exit(1)
+    with StopFlag().installed() as stop:  # Ctrl-C: the trial ends its batch, then we leave
+        try:
+            study, _ = work_queue.open_study(job.spec, open_storage(job.storage_url),
+                                             create=False)
+            while not stop.raised and work_queue.stop_reason(study) is None and _take(budget):
+                trial = work_queue.next_trial(study, job.spec, job.grace)
+                if trial is None:
+                    _give_back(budget)
+                    return
+                outcome = run_one(job, study, trial, stop)
+                click.echo(f"[{label}] {describe(job.spec, trial, outcome)}")
+                if outcome.interrupted:
+                    return
+        except Exception as error:  # the sweep prints it; the study stays consistent (leases)
+            errors.put((label, error_line(error)))
+            sys.exit(1)
 
 
 def error_line(error: Exception) -> str:
@@ -108,19 +95,19 @@ def error_line(error: Exception) -> str:
     return f"{type(error).__name__}: {text}{because}"
 
 
-def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: _Stop) -> Outcome:
+def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: StopFlag) -> Outcome:
     """Run a claimed trial under a lease and tell the study how it ended."""
     spec = job.spec
-    heartbeat = queue.Heartbeat(trial, job.heartbeat)
+    heartbeat = work_queue.Heartbeat(trial, job.heartbeat)
     try:
         resume = "run_id" in trial.user_attrs  # a retry of the same run
         run_id = trial.user_attrs.get("run_id") or uuid.uuid4().hex[:8]
         trial.set_user_attr("run_id", run_id)
-        params = _params(spec, study, trial)
+        params = spec.search.point(spec, trial, work_queue.study_seed(study))
         trial.set_user_attr("params", params)
         outcome = _execute(job, trial, params, run_id, resume, stop)
     except Exception as error:  # a bad draw, a bug here: this trial failed, not the sweep
-        outcome = Outcome("failed", reason=f"worker error: {error_line(error)}")
+        outcome = Outcome(State.FAILED, reason=f"worker error: {error_line(error)}")
     finally:
         heartbeat.stop()
     trial.set_user_attr("state", outcome.state)
@@ -132,35 +119,26 @@ def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: _Stop) -> 
         outcome.reason = "reclaimed as stale by another worker, which runs it again"
         return outcome
     if state == TrialState.FAIL and not outcome.interrupted and job.max_failures:
-        queue.stop_after_failures(study, job.max_failures)
+        work_queue.stop_after_failures(study, job.max_failures)
     return outcome
 
 
-def _params(spec: SweepSpec, study: optuna.Study, trial: optuna.Trial) -> dict[str, Any]:
-    """The trial's point; constants always come from this worker's spec (its overrides)."""
-    if spec.method == "bayes":  # a retry gets its enqueued values back from Optuna
-        return suggest_point(trial, spec)
-    if "params" in trial.user_attrs:
-        return {**trial.user_attrs["params"], **spec.constants}
-    return draw_point(spec, point_rng(queue.study_seed(study), trial.number))
-
-
 def _execute(job: Job, trial: optuna.Trial, params: dict, run_id: str, resume: bool,
-             stop: _Stop) -> Outcome:
+             stop: StopFlag) -> Outcome:
     spec = job.spec
     try:
         config = make_config(params)
     except ConfigError as error:  # a draw of an unbounded distribution left the field's range
-        return Outcome("failed", reason=str(error))
+        return Outcome(State.FAILED, reason=str(error))
     run_dir = Path(job.runs_dir) / spec.name / run_id
 
     def on_epoch(epoch: int, row: dict[str, Any]) -> bool:
         return _report(trial, spec, epoch, row) and trial.should_prune()
 
+    if resume:  # the trial calls on_epoch for new epochs only; the pruner needs them all
+        for epoch, row in enumerate(read_history(run_dir), start=1):
+            _report(trial, spec, epoch, row)
     if job.in_process:
-        if resume:  # the trial calls on_epoch for new epochs only; the pruner needs them all
-            for epoch, row in enumerate(_past_history(run_dir), start=1):
-                _report(trial, spec, epoch, row)
         trial_fn = job.trial_fn or _default_trial_fn()
         return run_in_process(trial_fn, config, run_dir, run_id=run_id, sweep=spec.name,
                               resume=resume, on_epoch=on_epoch)
@@ -178,13 +156,6 @@ def _report(trial: optuna.Trial, spec: SweepSpec, epoch: int, row: dict[str, Any
     return False
 
 
-def _past_history(run_dir: Path) -> list[dict[str, Any]]:
-    try:
-        return read_record(run_dir).get("history") or []
-    except ValueError:
-        return []
-
-
 def _default_trial_fn() -> Callable:
     from vgg_sweep.train import run_trial
 
@@ -194,17 +165,17 @@ def _default_trial_fn() -> Callable:
 def _tell(study: optuna.Study, trial: optuna.Trial, spec: SweepSpec, outcome: Outcome,
           ) -> TrialState:
     """Tell the study how the trial ended; returns the state it now has."""
-    if outcome.state == "finished":
+    if outcome.state == State.FINISHED:
         value = objective(spec, outcome)
         if value is not None:
             study.tell(trial, value)
             return TrialState.COMPLETE
         trial.set_user_attr("reason", f"metric {spec.metric!r} missing from the run's summary")
-    if outcome.stopped_early:
+    if outcome.state == State.PRUNED:
         study.tell(trial, state=TrialState.PRUNED)
         return TrialState.PRUNED
-    queue.fail(study, trial, requeue=outcome.interrupted or outcome.state == "crashed",
-               interrupted=outcome.interrupted)
+    work_queue.fail(study, trial, requeue=outcome.state in (State.CRASHED, State.KILLED),
+                    interrupted=outcome.interrupted)
     return TrialState.FAIL
 
 
@@ -228,10 +199,9 @@ def describe(spec: SweepSpec, trial: optuna.Trial, outcome: Outcome) -> str:
                      for k, v in params.items() if k not in spec.constants)
     value = objective(spec, outcome) if spec.metric else None
     metric = f" {spec.metric}={value:.4g}" if value is not None else ""
-    state = "pruned" if outcome.stopped_early else outcome.state
-    reason = f" ({outcome.reason})" if outcome.reason and state != "pruned" else ""
+    reason = f" ({outcome.reason})" if outcome.reason else ""
     return (f"trial {trial.number} {trial.user_attrs.get('run_id')} {swept}:{metric} "
-            f"{state}{reason}")
+            f"{outcome.state}{reason}")
 
 
 def _take(budget: Synchronized | None) -> bool:

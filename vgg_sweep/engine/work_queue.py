@@ -3,12 +3,14 @@
 Why not `study.optimize` with a GridSampler: parallel workers then duplicate or lose grid
 points, and a crashed trial is never run again. Instead:
 
-- Planned points (a grid, or the `run_cap` draws of a random search) are enqueued once, by
+- Planned points (`methods.py`: a grid, or the `run_cap` draws of a random search) are
+  enqueued once, by
   whoever creates the study; a study user attribute `queued` marks the queue complete, so a
   second starter never enqueues twice. Only swept values are enqueued: each worker adds its
   own constants, so `--override data_dir=...` works per machine. Workers only claim WAITING
   trials; the claim (WAITING -> RUNNING) is atomic in both the journal file and an RDB.
-- Bayes (and random without run_cap) asks Optuna for new trials while `run_cap` allows.
+- A method that plans nothing (bayes, random without run_cap) asks the study for new trials
+  while `run_cap` allows.
 - A running trial carries a lease (host, pid, time) renewed every few seconds. A lease whose
   holder is a dead process on this host, or that is older than the grace period (another
   host; the machines' clocks must agree well within it), marks the trial crashed. Optuna's
@@ -41,12 +43,10 @@ import optuna
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from vgg_sweep.engine.bayes import tpe_sampler
-from vgg_sweep.engine.distributions import draw_point, point_rng
-from vgg_sweep.engine.grid import grid_points
 from vgg_sweep.engine.hyperband import WandbHyperbandPruner
 from vgg_sweep.engine.spec import SweepSpec, fingerprint
 from vgg_sweep.errors import UserError
+from vgg_sweep.outcome import State
 
 MAX_RETRIES = 1
 QUEUE_WAIT = 30.0  # seconds a joiner waits for the creator to finish enqueueing
@@ -62,7 +62,8 @@ def open_study(spec: SweepSpec, storage, *, create: bool, seed: int = 0,
     if create:
         try:
             study = optuna.create_study(study_name=spec.name, storage=storage,
-                                        direction=spec.goal, sampler=tpe_sampler(seed),
+                                        direction=spec.goal,
+                                        sampler=spec.search.sampler(seed),
                                         pruner=pruner)
         except DuplicatedStudyError:
             pass
@@ -72,7 +73,7 @@ def open_study(spec: SweepSpec, storage, *, create: bool, seed: int = 0,
             return study, True
     try:
         study = optuna.load_study(study_name=spec.name, storage=storage,
-                                  sampler=tpe_sampler(seed), pruner=pruner)
+                                  sampler=spec.search.sampler(seed), pruner=pruner)
     except KeyError:
         raise UserError(f"no sweep {spec.name!r} in this storage yet; start it with "
                         f"vgg-sweep sweep {spec.path}") from None
@@ -81,7 +82,7 @@ def open_study(spec: SweepSpec, storage, *, create: bool, seed: int = 0,
         raise UserError(f"sweep {spec.name!r} already exists with another search space, "
                         f"metric or method; set name: in {spec.path} to start a new sweep")
     stored_seed = study.user_attrs.get("seed", seed)
-    study.sampler = tpe_sampler(stored_seed)
+    study.sampler = spec.search.sampler(stored_seed)
     return study, False
 
 
@@ -89,25 +90,12 @@ def study_seed(study: optuna.Study) -> int:
     return study.user_attrs.get("seed", 0)
 
 
-def is_planned(spec: SweepSpec) -> bool:
-    return spec.method == "grid" or (spec.method == "random" and spec.run_cap is not None)
-
-
-def planned_points(spec: SweepSpec, seed: int) -> list[dict[str, Any]] | None:
-    """The points known before any result: a grid (capped by run_cap), or run_cap random
-    draws; None when the search adapts (bayes) or is unbounded (random, no run_cap)."""
-    if not is_planned(spec):
-        return None
-    if spec.method == "grid":
-        return grid_points(spec)[:spec.run_cap]
-    return [draw_point(spec, point_rng(seed, index)) for index in range(spec.run_cap)]
-
-
 def fill_queue(study: optuna.Study, spec: SweepSpec, created: bool) -> int | None:
-    """Enqueue the planned points once; returns their number (None: nothing planned)."""
-    points = planned_points(spec, study_seed(study))
-    if points is None:
+    """Enqueue the method's planned points once; returns their number (None: nothing
+    planned, trials are asked for one at a time)."""
+    if not spec.search.plans(spec):
         return None
+    points = spec.search.planned(spec, study_seed(study))
     if not created and _wait_for_attr(study, "queued") is not None:
         return len(points)
     present = {t.user_attrs.get("point") for t in study.get_trials(deepcopy=False)}
@@ -139,7 +127,7 @@ def next_trial(study: optuna.Study, spec: SweepSpec, grace: float) -> optuna.Tri
     """The next trial this worker runs, or None when the sweep has nothing left for it."""
     reclaim_stale(study, grace)
     trial = claim_waiting(study)
-    if trial is not None or is_planned(spec):
+    if trial is not None or spec.search.plans(spec):
         return trial
     if spec.run_cap is not None and len(fresh_trials(study)) >= spec.run_cap:
         return None
@@ -314,7 +302,7 @@ def failure_streak(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def _interrupted(trial: FrozenTrial) -> bool:
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("state") == "killed"
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("state") == State.KILLED
 
 
 def stop_after_failures(study: optuna.Study, limit: int) -> None:
