@@ -12,7 +12,15 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from analysis.runs import FINISHED, accuracy_scale, as_categories, as_numbers
+from analysis.runs import (
+    FINISHED,
+    PRUNED,
+    RUNNING,
+    accuracy_scale,
+    as_categories,
+    as_numbers,
+    state_counts,
+)
 
 MIN_GROUP_RUNS = 3
 CONFOUNDED_V = 0.8
@@ -85,16 +93,15 @@ def duplicate_configs(frame: pd.DataFrame, config: list[str], metric: str) -> Fi
 
 
 def unfinished_runs(frame: pd.DataFrame, metric: str) -> Finding | None:
-    """Crashed, failed or killed runs, with how far they got and why."""
-    bad = frame[~frame["state"].isin([FINISHED, "running"])]
+    """Crashed, failed or killed (interrupted) runs, with how far they got and why. Pruned
+    runs are not among them: hyperband stopped them on purpose (the overview counts them)."""
+    bad = frame[~frame["state"].isin([FINISHED, PRUNED, RUNNING])]
     if bad.empty:
         return None
     columns = [c for c in dict.fromkeys(("name", "state", "runtime", "epoch", metric,
                                           "failure_reason")) if c in bad]
-    counts = bad["state"].value_counts()
-    summary = ", ".join(f"{count} {state}" for state, count in counts.items())
-    return Finding("unfinished runs", f"{summary} (left out of the statistics unless "
-                   "--states all)", bad[columns].reset_index(drop=True))
+    return Finding("unfinished runs", f"{state_counts(bad['state'])} (left out of the "
+                   "statistics unless --states all)", bad[columns].reset_index(drop=True))
 
 
 def chance_level_runs(frame: pd.DataFrame, metric: str) -> Finding | None:

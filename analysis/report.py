@@ -31,6 +31,7 @@ from analysis.runs import (
     default_goal,
     numeric_metric,
     run_step,
+    state_counts,
 )
 from analysis.stats import (
     best_run,
@@ -190,16 +191,13 @@ def file_stem(group: list[str], used: set[str]) -> str:
 
 
 def _overview(table, metric, goal, analysed, left_out, params) -> Section:
-    states = table.frame["state"].value_counts()
     lines = [f"Source: {table.source}. {len(table.frame)} runs ("
-             + ", ".join(f"{count} {state}" for state, count in states.items()) + ").",
+             + state_counts(table.frame["state"]) + ").",
              f"Metric: {metric} (goal: {goal}). Swept parameters: "
              f"{', '.join(params) or 'none'}."]
     if len(left_out):
-        counts = left_out["state"].value_counts()
-        lines.append("Excluded from the statistics: " + ", ".join(
-            f"{count} {state}" for state, count in counts.items())
-            + " runs (--states all includes them).")
+        lines.append(f"Excluded from the statistics: {state_counts(left_out['state'])} runs "
+                     "(--states all includes them).")
     if table.skipped:
         lines.append(f"Skipped {table.skipped} unreadable run records.")
     return Section("Overview", lines)

@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 
 from vgg_sweep.errors import UserError
+from vgg_sweep.outcome import State
 from vgg_sweep.record import STATES
 
 META = ("name", "id", "state", "created", "runtime", "sweep")
-FINISHED = "finished"
+FINISHED, PRUNED, RUNNING = State.FINISHED, State.PRUNED, State.RUNNING
 UNKNOWN_STATE = "unknown"  # a run whose source gives no state
 # Our states and W&B's; `--states` accepts these and any state the runs have.
 KNOWN_STATES = (*STATES, "preempted", "preempting", "pending", UNKNOWN_STATE)
@@ -51,6 +52,12 @@ class RunTable:
 
     def history(self, label) -> pd.DataFrame | None:
         return None if self.history_loader is None else self.history_loader(label)
+
+
+def state_counts(states: pd.Series) -> str:
+    """`8 finished, 3 pruned (hyperband), 1 crashed`: runs per state, most first."""
+    return ", ".join(f"{count} {state}" + (" (hyperband)" if state == PRUNED else "")
+                     for state, count in states.value_counts().items())
 
 
 def typed_column(raw: pd.Series) -> pd.Series:

@@ -62,6 +62,16 @@ def test_duplicates_in_the_111_run_sweep(sweep):
     assert any("generous-sweep-59" in n and "silvery-sweep-71" in n for n in names)
 
 
+def test_pruned_runs_are_not_unfinished_and_killed_ones_are():
+    frame = pd.DataFrame({"name": list("abcdef"), "val_acc": [60.0, 30.0, 31.0, 5.0, 50.0, 1.0],
+                          "state": ["finished", "pruned", "pruned", "killed", "running",
+                                    "crashed"]})
+    finding = unfinished_runs(frame, "val_acc")
+    assert finding.message.startswith("1 killed, 1 crashed (left out")
+    assert set(finding.evidence["name"]) == {"d", "f"}
+    assert unfinished_runs(frame[frame["state"] != "killed"].head(4), "val_acc") is None
+
+
 def test_crashed_runs_listed(sweep):
     table, _, _ = sweep
     finding = unfinished_runs(table.frame, "val_acc")

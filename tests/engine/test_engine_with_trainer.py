@@ -96,3 +96,9 @@ def test_a_pruned_real_trial_is_recorded_alike_in_both_modes(write_sweep, tmp_pa
     for row, same in zip(subprocess["history"], in_process["history"], strict=True):
         assert row["val_acc"] == same["val_acc"]
         assert row["train_loss"] == pytest.approx(same["train_loss"])
+    out = tmp_path / "report"  # and the report counts it apart, not as a problem
+    assert main(["report", str(tmp_path / "subprocess" / "hb"), "-o", str(out)]) == 0
+    markdown = (out / "report.md").read_text()
+    assert "3 runs (2 finished, 1 pruned (hyperband))" in markdown
+    assert "Excluded from the statistics: 1 pruned (hyperband) runs" in markdown
+    assert "[unfinished runs]" not in markdown
