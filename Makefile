@@ -43,7 +43,7 @@ sweep: install
 	$(BIN)/vgg-sweep sweep $(SWEEP) --workers $(WORKERS)
 
 report: install
-	$(BIN)/vgg-sweep report $(SOURCE) -o reports/$(basename $(notdir $(SOURCE)))
+	$(BIN)/vgg-sweep report $(SOURCE)   # into reports/<the source's name>
 
 bench: install
 	$(BIN)/python benchmarks/bench.py --out BENCHMARKS.md

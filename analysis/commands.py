@@ -97,9 +97,10 @@ def _analysis_options(function):
 def report(source, metric, filters, goal, states, by, output, top_k, rerun):
     """Write a sweep report: HTML, Markdown, CSV tables and PNG plots."""
     from analysis.report import ReportOptions, build_report
+    from analysis.sources import report_dir
 
     table = _load(source, metric, filters)
-    output = output or Path("reports") / (Path(source.rstrip("/")).stem or "sweep")
+    output = output or report_dir(source)
     options = ReportOptions(metric=metric, goal=goal, states=_parse_states(states),
                             by=_parse_by(by), top_k=top_k, rerun=rerun)
     build_report(table, output, options)

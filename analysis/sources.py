@@ -1,6 +1,6 @@
 """Where runs come from: a local runs directory, W&B through `wandb.Api()`, or a CSV export.
 
-`load_source(spec)` picks by the spec's form: an existing directory is a runs directory
+`load_source(source)` picks by the source's form: an existing directory is a runs directory
 (`runs/<sweep>/`, searched recursively for `*/record.json`), an existing file is a CSV
 export, and `wandb:ENTITY/PROJECT[/SWEEP_ID]` (or a wandb.ai URL) is fetched from W&B. The
 explicit prefix keeps a mistyped local path from turning into a network call.
@@ -27,17 +27,17 @@ WANDB_PER_PAGE = 500  # runs per API request: few round trips, pages W&B serves 
 _WANDB_URL = re.compile(r"^https?://[^/]*wandb\.ai/([^/]+)/([^/]+)(?:/sweeps/([^/?#]+))?")
 
 
-def load_source(spec: str, metric: str | None = None, filters: dict | None = None,
+def load_source(source: str, metric: str | None = None, filters: dict | None = None,
                 api=None) -> RunTable:
-    """The runs named by `spec` (see the module docstring) as a RunTable."""
-    if spec.startswith(WANDB_PREFIX) or _WANDB_URL.match(spec):
-        return load_wandb(spec, filters=filters, api=api)
-    path = Path(spec)
+    """The runs named by `source` (see the module docstring) as a RunTable."""
+    if source.startswith(WANDB_PREFIX) or _WANDB_URL.match(source):
+        return load_wandb(source, filters=filters, api=api)
+    path = Path(source)
     if path.is_dir():
         return load_runs_dir(path)
     if path.is_file():
         return read_csv_export(path, metric=metric)
-    raise UserError(f"{spec}: no such file or directory; pass a runs directory, a W&B CSV "
+    raise UserError(f"{source}: no such file or directory; pass a runs directory, a W&B CSV "
                     f"export, or {WANDB_PREFIX}ENTITY/PROJECT[/SWEEP_ID]")
 
 
@@ -154,21 +154,32 @@ def load_runs_dir(root: Path) -> RunTable:
     return table_from_parts(parts, str(root), skipped=skipped, history_loader=history)
 
 
-def parse_wandb_spec(spec: str) -> tuple[str, str | None]:
+def report_dir(source: str) -> Path:
+    """Where a report of `source` goes by default: reports/<the source's own name>, e.g.
+    reports/vgg6 for runs/vgg6/ (trailing slash or not), export.csv and wandb:me/p/vgg6."""
+    if source.startswith(WANDB_PREFIX) or _WANDB_URL.match(source):
+        project, sweep = parse_wandb_source(source)
+        name = sweep or project.split("/")[-1]
+    else:
+        name = Path(source.rstrip("/\\")).stem
+    return Path("reports") / (name or "sweep")
+
+
+def parse_wandb_source(source: str) -> tuple[str, str | None]:
     """`wandb:ENTITY/PROJECT[/SWEEP_ID]` or a wandb.ai URL -> ("ENTITY/PROJECT", sweep_id)."""
-    url = _WANDB_URL.match(spec)
+    url = _WANDB_URL.match(source)
     if url:
         return f"{url.group(1)}/{url.group(2)}", url.group(3)
-    parts = [part for part in spec.removeprefix(WANDB_PREFIX).split("/") if part]
+    parts = [part for part in source.removeprefix(WANDB_PREFIX).split("/") if part]
     if len(parts) == 4 and parts[2] == "sweeps":
         parts = parts[:2] + parts[3:]
     if len(parts) not in (2, 3):
-        raise UserError(f"{spec}: expected {WANDB_PREFIX}ENTITY/PROJECT or "
+        raise UserError(f"{source}: expected {WANDB_PREFIX}ENTITY/PROJECT or "
                         f"{WANDB_PREFIX}ENTITY/PROJECT/SWEEP_ID")
     return "/".join(parts[:2]), (parts[2] if len(parts) == 3 else None)
 
 
-def load_wandb(spec: str, filters: dict | None = None, api=None,
+def load_wandb(source: str, filters: dict | None = None, api=None,
                per_page: int = WANDB_PER_PAGE) -> RunTable:
     """Runs of a W&B sweep or project (with optional MongoDB-style `filters`).
 
@@ -176,7 +187,7 @@ def load_wandb(spec: str, filters: dict | None = None, api=None,
     not one request per run), `per_page` at a time, in creation order. Histories are fetched
     with `scan_history` only when a plot asks for them.
     """
-    project, sweep = parse_wandb_spec(spec)
+    project, sweep = parse_wandb_source(source)
     query = dict(filters or {})
     if sweep:
         query = {"$and": [query, {"sweep": sweep}]} if query else {"sweep": sweep}
@@ -187,18 +198,18 @@ def load_wandb(spec: str, filters: dict | None = None, api=None,
     try:
         runs = api.runs(project, filters=query or None, order="+created_at",
                         per_page=per_page, lazy=False)
-        fetched = list(progress(runs, f"fetching runs of {spec}", _length(runs)))
+        fetched = list(progress(runs, f"fetching runs of {source}", _length(runs)))
     except Exception as error:  # wandb raises CommError, ValueError, HTTP errors...
-        raise UserError(f"{spec}: W&B query failed ({error}); check the path and `wandb "
+        raise UserError(f"{source}: W&B query failed ({error}); check the path and `wandb "
                         "login`") from None
     if not fetched:
-        raise UserError(f"{spec}: W&B returned no runs; check the path and filters")
+        raise UserError(f"{source}: W&B returned no runs; check the path and filters")
     records = [_wandb_record(run, sweep) for run in fetched]
 
     def history(label) -> pd.DataFrame | None:
         return _history_frame(list(fetched[label].scan_history(page_size=1000)))
 
-    return table_from_records(records, spec, history_loader=history)
+    return table_from_records(records, source, history_loader=history)
 
 
 def _length(runs) -> int | None:

@@ -70,7 +70,7 @@ def rerun_best(source, seeds, metric, goal, output, runs_dir, workers, in_proces
     from analysis.report import ReportOptions, build_report
     from analysis.rerun import RERUN_FILE, rerun_verdict
     from analysis.runs import choose_metric, default_goal, numeric_metric
-    from analysis.sources import load_source
+    from analysis.sources import load_source, report_dir
     from analysis.stats import best_run, included_runs
     from vgg_sweep.engine.commands import parse_overrides
     from vgg_sweep.engine.local import run_sweep
@@ -86,7 +86,7 @@ def rerun_best(source, seeds, metric, goal, output, runs_dir, workers, in_proces
         raise UserError(f"no finished run of {source} has a value of {metric}")
     base_seed = int(best["seed"]) if "seed" in best and best["seed"] == best["seed"] else 0
     seed_list = [base_seed + 1000 * (index + 1) for index in range(seeds)]
-    name = f"{Path(source.rstrip('/')).stem or 'sweep'}_rerun"
+    name = f"{report_dir(source).name}_rerun"
     spec = parse_spec(rerun_spec_dict(name, best_config(best), seed_list, metric, goal),
                       f"rerun of {source}")
     spec = with_overrides(spec, parse_overrides(overrides))
@@ -99,7 +99,7 @@ def rerun_best(source, seeds, metric, goal, output, runs_dir, workers, in_proces
     done = done[done["seed"].isin(seed_list)].sort_values("seed")
     values = [float(v) for v in done[metric]]
     verdict = rerun_verdict(float(best[metric]), values)
-    output = output or Path("reports") / (Path(source.rstrip("/")).stem or "sweep")
+    output = output or report_dir(source)
     output.mkdir(parents=True, exist_ok=True)
     (output / RERUN_FILE).write_text(json.dumps(
         {"metric": metric, "values": values, "seeds": [int(s) for s in done["seed"]],

@@ -1,11 +1,19 @@
 """Sources: a local runs directory, W&B through a fake `wandb.Api`, and source dispatch."""
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from contract import assert_contract, run_cli
 
-from analysis.sources import WANDB_PER_PAGE, load_runs_dir, load_source, parse_wandb_spec
+from analysis.sources import (
+    WANDB_PER_PAGE,
+    load_runs_dir,
+    load_source,
+    parse_wandb_source,
+    report_dir,
+)
 from vgg_sweep.errors import UserError
 from vgg_sweep.record import read_record
 
@@ -139,13 +147,13 @@ def test_wandb_filters_combine_with_sweep():
     ("https://wandb.ai/me/proj/sweeps/sw1?workspace=x", ("me/proj", "sw1")),
 ])
 def test_parse_wandb_spec(spec, expected):
-    assert parse_wandb_spec(spec) == expected
+    assert parse_wandb_source(spec) == expected
 
 
 @pytest.mark.parametrize("spec", ["wandb:justone", "wandb:a/b/c/d/e"])
 def test_bad_wandb_spec_is_a_user_error(spec):
     with pytest.raises(UserError, match="ENTITY/PROJECT"):
-        parse_wandb_spec(spec)
+        parse_wandb_source(spec)
 
 
 def test_wandb_failure_is_a_user_error():
@@ -163,3 +171,20 @@ def test_missing_and_empty_sources_are_user_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no run records"):
         load_source(str(tmp_path / "empty"))
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("runs/vgg6", "reports/vgg6"), ("runs/vgg6/", "reports/vgg6"), ("export.csv", "reports/export"),
+    ("wandb:me/proj/abc123", "reports/abc123"), ("wandb:me/proj", "reports/proj"),
+    ("https://wandb.ai/me/proj/sweeps/abc?workspace=x", "reports/abc"), ("/", "reports/sweep")])
+def test_default_report_dir_is_named_after_the_source(source, expected):
+    assert report_dir(source) == Path(expected)
+
+
+def test_report_of_a_runs_dir_with_a_trailing_slash_lands_in_its_own_folder(
+        runs_dir, tmp_path, monkeypatch):
+    """`make report SOURCE=runs/x/` (tab completion) once spilled the report into reports/."""
+    monkeypatch.chdir(tmp_path)
+    assert_contract(run_cli(["report", f"{runs_dir}/"]), allowed=(0,))
+    assert (tmp_path / "reports" / runs_dir.name / "report.html").is_file()
+    assert not (tmp_path / "reports" / "report.html").exists()
