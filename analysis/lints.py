@@ -21,12 +21,14 @@ from analysis.runs import (
     as_numbers,
     state_counts,
 )
+from vgg_sweep.registry import DATASETS, squash
 
 MIN_GROUP_RUNS = 3
 CONFOUNDED_V = 0.8
 CHANCE_FACTOR = 1.5  # "at chance": accuracy at most 1.5 x 100/num_classes
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "mnist": 10, "fashion_mnist": 10,
-               "fashionmnist": 10, "svhn": 10, "imagenet": 1000}
+# Class counts of data sets the trainer does not have, met in W&B projects and CSV exports;
+# the trainer's own come from its registry (vgg_sweep.registry.DATASETS).
+OTHER_NUM_CLASSES = {"cifar100": 100, "svhn": 10, "imagenet": 1000}
 DEFAULT_CLASSES = 10
 ACCURACY_COLUMNS = ("val_acc", "best_val_acc", "test_acc", "train_acc")
 
@@ -104,6 +106,14 @@ def unfinished_runs(frame: pd.DataFrame, metric: str) -> Finding | None:
                    "statistics unless --states all)", bad[columns].reset_index(drop=True))
 
 
+def num_classes(dataset: str) -> int:
+    """The class count of a data set named any way (`FashionMNIST`, `cifar-100`); 10 when
+    unknown."""
+    entry = DATASETS.find(dataset)
+    return entry.num_classes if entry else OTHER_NUM_CLASSES.get(squash(dataset),
+                                                                  DEFAULT_CLASSES)
+
+
 def chance_level_runs(frame: pd.DataFrame, metric: str) -> Finding | None:
     """Runs marked finished whose accuracy is at chance: they diverged or never learned.
 
@@ -116,8 +126,7 @@ def chance_level_runs(frame: pd.DataFrame, metric: str) -> Finding | None:
     if column is None or finished.empty:
         return None
     if "dataset" in finished:
-        squashed = finished["dataset"].astype(str).str.lower().str.replace("-", "_")
-        classes = squashed.map(NUM_CLASSES).fillna(DEFAULT_CLASSES)
+        classes = finished["dataset"].astype(str).map(num_classes)
     else:
         classes = pd.Series(DEFAULT_CLASSES, index=finished.index)
     accuracy = as_numbers(frame[column])

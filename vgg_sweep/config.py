@@ -2,9 +2,12 @@
 
 `TrialConfig` is the single source of truth. The `train` command's options, the sweep-YAML
 validation and the W&B run config are all derived from its fields, so adding a hyperparameter
-is one line here (plus the code that uses it). Names are matched case- and punctuation-
-insensitively (`nadam`, `NAdam`, `Nadam`; `fashion-mnist`, `FashionMNIST`) because W&B users
-write them every way; the record always stores the canonical spelling.
+is one line here (plus the code that uses it). The names of data sets, models, activations,
+optimizers and schedules, and their aliases, are read from `vgg_sweep.registry`, as are the
+facts the rules below ask (does the optimizer use momentum, is the model the SVM). Names are
+matched case- and punctuation-insensitively (`nadam`, `NAdam`, `Nadam`; `fashion-mnist`,
+`FashionMNIST`) because W&B users write them every way; the record always stores the
+canonical spelling.
 
 This module imports nothing heavy: the sweep validator and the analysis side use it without
 paying for torch.
@@ -18,6 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vgg_sweep.errors import UserError
+from vgg_sweep.registry import (
+    ACTIVATIONS,
+    DATASETS,
+    MODELS,
+    OPTIMIZERS,
+    SCHEDULERS,
+    Table,
+    canonical,
+)
 
 
 class ConfigError(UserError):
@@ -30,28 +42,42 @@ class ConfigError(UserError):
 
 
 def _cnn(config: TrialConfig) -> bool:
-    return config.model != "svm"
+    return MODELS[config.model].family == "cnn"
 
 
 def _own_layers(config: TrialConfig) -> bool:
-    """vgg6 and simplecnn take batch_norm and dropout; the ResNets fix both."""
-    return config.model in ("vgg6", "simplecnn")
+    """Models that take batch_norm and dropout (vgg6, simplecnn; the ResNets fix both)."""
+    return MODELS[config.model].has_batch_norm_option
 
 
 def _svm(config: TrialConfig) -> bool:
-    return config.model == "svm"
+    return MODELS[config.model].family == "svm"
 
 
-def _field(default, help: str, choices=None, aliases=None, low=None, high=None, low_open=False,
-           applies=lambda config: True, resume_may_change=False):
+def _momentum_applies(config: TrialConfig) -> bool:
+    return (_cnn(config) and OPTIMIZERS[config.optimizer].uses_momentum
+            and not SCHEDULERS[config.scheduler].cycles_momentum)
+
+
+def _those(table: Table, fact: str) -> str:
+    """The names in `table` whose entry has `fact`, for help texts: `SGD, Nesterov`."""
+    return ", ".join(name for name, entry in table.items() if getattr(entry, fact))
+
+
+def _field(default, help: str, choices: tuple[str, ...] | Table | None = None, low=None,
+           high=None, low_open=False, applies=lambda config: True, resume_may_change=False,
+           metavar=None):
     """A dataclass field carrying its own validation metadata.
 
+    `choices`: the allowed names, a tuple or a registry table (whose aliases are accepted
+    too; read on every use, so an entry added to the table is a choice at once).
     `applies(config)`: whether the value has any effect in that config (the run record and
     W&B hold only those that do). `resume_may_change`: `--resume` continues a checkpoint
-    even when this field differs (it does not shape the training trajectory).
+    even when this field differs (it does not shape the training trajectory). `metavar`:
+    what `--help` shows for a free-text value (default TEXT).
     """
-    meta = {"help": help, "choices": choices, "aliases": aliases or {}, "low": low, "high": high,
-            "low_open": low_open, "applies": applies, "resume_may_change": resume_may_change}
+    meta = {"help": help, "choices": choices, "low": low, "high": high, "low_open": low_open,
+            "applies": applies, "resume_may_change": resume_may_change, "metavar": metavar}
     return field(default=default, metadata=meta)
 
 
@@ -61,40 +87,33 @@ SEED_MAX = 2**32 - 1  # numpy's legacy seeds (scikit-learn's random_state) stop 
 @dataclass(frozen=True)
 class TrialConfig:
     # --- data -----------------------------------------------------------------------------
-    dataset: str = _field("cifar10", "data set to train on",
-                          choices=("cifar10", "mnist", "fashion_mnist", "synthetic"))
+    dataset: str = _field("cifar10", "data set to train on", choices=DATASETS)
     data_dir: str = _field("data", "folder holding the data set (downloaded there when missing)",
-                           resume_may_change=True)
+                           resume_may_change=True, metavar="PATH")
     val_split: float = _field(0.1, "fraction of the training set held out for validation; "
                               "0 validates on the test set", low=0.0, high=0.9)
     train_subset: int = _field(0, "use only this many training images (0 = all)", low=0)
     # --- model ----------------------------------------------------------------------------
     model: str = _field("vgg6", "network architecture (svm: scikit-learn SVC on pixels)",
-                        choices=("vgg6", "simplecnn", "resnet18", "resnet50", "resnet20",
-                                 "resnet32", "resnet56", "svm"))
-    activation: str = _field("ReLU", "activation function",
-                             choices=("ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "SiLU",
-                                      "GELU", "Mish"), aliases={"swish": "SiLU"}, applies=_cnn)
-    batch_norm: bool = _field(True, "BatchNorm after each convolution (vgg6, simplecnn)",
+                        choices=MODELS)
+    activation: str = _field("ReLU", "activation function", choices=ACTIVATIONS, applies=_cnn)
+    batch_norm: bool = _field(True, "BatchNorm after each convolution "
+                              f"({_those(MODELS, 'has_batch_norm_option')})",
                               applies=_own_layers)
-    dropout: float = _field(0.0, "dropout before the classifier (vgg6, simplecnn)", low=0.0,
+    dropout: float = _field(0.0, "dropout before the classifier "
+                            f"({_those(MODELS, 'has_batch_norm_option')})", low=0.0,
                             high=0.99, applies=_own_layers)
     # --- optimisation ---------------------------------------------------------------------
-    optimizer: str = _field("Adam", "optimizer",
-                            choices=("SGD", "Nesterov", "Adam", "AdamW", "Nadam", "Adagrad",
-                                     "RMSprop"),
-                            aliases={"nesterovsgd": "Nesterov", "sgdnesterov": "Nesterov",
-                                     "nag": "Nesterov"}, applies=_cnn)
+    optimizer: str = _field("Adam", "optimizer", choices=OPTIMIZERS, applies=_cnn)
     lr: float = _field(0.001, "learning rate", low=0.0, high=100.0, applies=_cnn)
-    momentum: float = _field(0.9, "momentum (SGD, Nesterov; onecycle cycles its own)", low=0.0,
-                             high=0.9999, applies=lambda c: _cnn(c) and c.optimizer in (
-                                 "SGD", "Nesterov") and c.scheduler != "onecycle")
+    momentum: float = _field(0.9, f"momentum ({_those(OPTIMIZERS, 'uses_momentum')}; "
+                             f"{_those(SCHEDULERS, 'cycles_momentum')} cycles its own)",
+                             low=0.0, high=0.9999, applies=_momentum_applies)
     weight_decay: float = _field(0.0, "L2 weight decay", low=0.0, high=1.0, applies=_cnn)
     batch_size: int = _field(128, "training batch size", low=1, high=65536, applies=_cnn)
     epochs: int = _field(10, "training epochs", low=1, high=10000, applies=_cnn,
                          resume_may_change=True)
-    scheduler: str = _field("none", "learning-rate schedule",
-                            choices=("none", "cosine", "step", "onecycle"), applies=_cnn)
+    scheduler: str = _field("none", "learning-rate schedule", choices=SCHEDULERS, applies=_cnn)
     label_smoothing: float = _field(0.0, "cross-entropy label smoothing", low=0.0, high=0.99,
                                     applies=_cnn)
     # --- augmentation (training images only) ----------------------------------------------
@@ -149,33 +168,39 @@ TRUE_WORDS = {"true", "1", "yes", "y", "on"}
 FALSE_WORDS = {"false", "0", "no", "n", "off"}
 
 
-def _squash(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
-
-
 def field_type(name: str) -> type:
     """The Python type of a config field (`bool`, `int`, `float` or `str`)."""
     return {"bool": bool, "int": int, "float": float, "str": str}[FIELDS[name].type]
 
 
 def choices(name: str) -> tuple[str, ...] | None:
-    return FIELDS[name].metadata["choices"]
+    """The canonical names a field accepts (None: not a choice), in their written order."""
+    options = FIELDS[name].metadata["choices"]
+    return None if options is None else tuple(options)
+
+
+def value_range(name: str) -> str:
+    """A number field's bounds as written in help and errors: `in [1, 65536]`, `>= 0`, or
+    "" when unbounded."""
+    meta = FIELDS[name].metadata
+    low, high = meta["low"], meta["high"]
+    spell = str if field_type(name) is int else "{:g}".format
+    if low is not None and high is not None:
+        return f"in {'(' if meta['low_open'] else '['}{spell(low)}, {spell(high)}]"
+    return f">= {spell(low)}" if low is not None else ""
 
 
 def describe_allowed(name: str) -> str:
     """Human words for what a field accepts, used in every error message."""
-    meta, kind = FIELDS[name].metadata, field_type(name)
-    if meta["choices"]:
-        return "one of " + ", ".join(meta["choices"])
+    kind = field_type(name)
+    if choices(name):
+        return "one of " + ", ".join(choices(name))
     if kind is bool:
         return "true or false"
-    low, high = meta["low"], meta["high"]
-    what, spell = ("an integer", str) if kind is int else ("a number", "{:g}".format)
-    if low is not None and high is not None:
-        return f"{what} in {'(' if meta['low_open'] else '['}{spell(low)}, {spell(high)}]"
-    if low is not None:
-        return f"{what} >= {spell(low)}"
-    return what
+    if kind is str:
+        return "text"
+    return " ".join(filter(None, ("an integer" if kind is int else "a number",
+                                  value_range(name))))
 
 
 def parse_value(name: str, value: Any) -> Any:
@@ -197,15 +222,14 @@ def parse_value(name: str, value: Any) -> Any:
             return False
         raise ConfigError(name, f"{value!r} is not true or false")
     if kind is str:
-        if meta["choices"] is None:
+        options = meta["choices"]
+        if options is None:
             return str(value)
-        wanted = _squash(str(value))
-        for canonical in meta["choices"]:
-            if _squash(canonical) == wanted:
-                return canonical
-        if wanted in meta["aliases"]:
-            return meta["aliases"][wanted]
-        raise ConfigError(name, f"{value!r} is not {describe_allowed(name)}")
+        found = canonical(str(value), options,
+                          options.aliases() if isinstance(options, Table) else None)
+        if found is None:
+            raise ConfigError(name, f"{value!r} is not {describe_allowed(name)}")
+        return found
     return _parse_number(name, value, kind, meta)
 
 
@@ -245,9 +269,13 @@ def make_config(values: dict[str, Any] | None = None, base: TrialConfig | None =
 
 def check_combination(config: TrialConfig) -> None:
     """Values each allowed alone that cannot work together; ConfigError names the fix."""
-    if config.optimizer == "Nesterov" and config.momentum == 0 and applies("optimizer", config):
-        raise ConfigError("momentum", "0 does not work with optimizer=Nesterov (Nesterov "
-                          "momentum needs momentum > 0); raise momentum or use optimizer=SGD")
+    optimizer = OPTIMIZERS[config.optimizer]
+    if optimizer.needs_momentum and config.momentum == 0 and applies("optimizer", config):
+        instead = " or ".join(f"optimizer={name}" for name, other in OPTIMIZERS.items()
+                              if other.uses_momentum and not other.needs_momentum)
+        raise ConfigError("momentum", f"0 does not work with optimizer={optimizer.name} "
+                          f"({optimizer.name} momentum needs momentum > 0); raise momentum or "
+                          f"use {instead}")
 
 
 def check_data_fit(config: TrialConfig, *, images: int, held_out: int, train_classes: int,
@@ -262,7 +290,7 @@ def check_data_fit(config: TrialConfig, *, images: int, held_out: int, train_cla
     if held_out == images:
         raise ConfigError("val_split", f"{config.val_split:g} of {images} training images "
                           "leaves none to train on; lower val_split")
-    if config.model == "svm" and train_classes < 2:
+    if _svm(config) and train_classes < 2:
         raise ConfigError("train_subset", f"the SVM's training images hold {train_classes} "
                           "class; SVC needs at least 2: raise train_subset (0 = all)")
     if applies("cutout_size", config) and config.cutout_size > image_side:

@@ -13,7 +13,6 @@ import gzip
 import math
 import pickle
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 
 from vgg_sweep.config import TrialConfig, check_data_fit
 from vgg_sweep.errors import UserError
+from vgg_sweep.registry import DATASETS
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck")
@@ -217,14 +217,6 @@ def load_synthetic(data_dir: Path, train_size: int = 1024, test_size: int = 256,
                    range(num_classes)), (0.5,) * shape[0], (0.25,) * shape[0])
 
 
-LOADERS: dict[str, Callable[[Path], DataSet]] = {
-    "cifar10": load_cifar10,
-    "mnist": load_mnist,
-    "fashion_mnist": load_fashion_mnist,
-    "synthetic": load_synthetic,
-}
-
-
 def _download(torchvision_name: str, data_dir: Path, what: str) -> None:
     """Fetch a data set with torchvision's own downloader; offline, say where files go."""
     import torchvision
@@ -238,9 +230,10 @@ def _download(torchvision_name: str, data_dir: Path, what: str) -> None:
 
 
 def load_dataset(name: str, data_dir: str | Path) -> DataSet:
-    """The data set, checked: images and labels pair up, labels name a class, neither the
-    training nor the test set is empty; else UserError naming the folder."""
-    data = LOADERS[name](Path(data_dir))
+    """The data set registered as `name` (`vgg_sweep.registry.DATASETS` names its loader),
+    checked: images and labels pair up, labels name a class, neither the training nor the
+    test set is empty; else UserError naming the folder."""
+    data = DATASETS[name].load()(Path(data_dir))
     for part, images, labels in (("training", data.train_x, data.train_y),
                                  ("test", data.test_x, data.test_y)):
         problem = (f"{len(images)} images but {len(labels)} labels"

@@ -2,41 +2,25 @@
 
 Each builder takes the input shape (channels, height, width), the class count, a factory for
 the activation module and the config's batch_norm/dropout; models know nothing of data sets
-or W&B. Registering a new model is one decorated function.
+or W&B. A new model is a builder here and its entry in `vgg_sweep.registry.MODELS`, which
+names the builder (`"vgg_sweep.models:vgg6"`), so the config lists it without importing torch.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "ReLU": lambda: nn.ReLU(inplace=True),
-    "LeakyReLU": lambda: nn.LeakyReLU(0.01, inplace=True),
-    "ELU": lambda: nn.ELU(inplace=True),
-    "Sigmoid": nn.Sigmoid,
-    "Tanh": nn.Tanh,
-    "SiLU": lambda: nn.SiLU(inplace=True),
-    "GELU": nn.GELU,
-    "Mish": lambda: nn.Mish(inplace=True),
-}
-
-MODELS: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_model(function):
-    MODELS[function.__name__] = function
-    return function
+from vgg_sweep.registry import ACTIVATIONS, MODELS
 
 
 def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, *,
                 activation: str = "ReLU", batch_norm: bool = True, dropout: float = 0.0,
                 ) -> nn.Module:
-    act = ACTIVATIONS[activation]
-    return MODELS[name](in_shape, num_classes, act=act, batch_norm=batch_norm, dropout=dropout)
+    """The CNN registered as `name` (a model of family "cnn")."""
+    act = ACTIVATIONS[activation].load()
+    return MODELS[name].load()(in_shape, num_classes, act=act, batch_norm=batch_norm,
+                               dropout=dropout)
 
 
 def _kaiming_init(model: nn.Module) -> None:
@@ -65,7 +49,6 @@ def _conv_stack(layout: list, in_channels: int, act, batch_norm: bool) -> nn.Seq
     return nn.Sequential(*layers)
 
 
-@register_model
 def vgg6(in_shape, num_classes, *, act, batch_norm, dropout):
     """R4: [64, 64, M, 128, 128, M], global average pooling, Linear(128 -> classes)."""
     model = nn.Sequential(
@@ -75,7 +58,6 @@ def vgg6(in_shape, num_classes, *, act, batch_norm, dropout):
     return model
 
 
-@register_model
 def simplecnn(in_shape, num_classes, *, act, batch_norm, dropout):
     """R3: conv blocks 32, 64, M, 128, 128, M, then Linear(128*H/4*W/4 -> 512), dropout, 10."""
     _, height, width = in_shape
@@ -85,14 +67,15 @@ def simplecnn(in_shape, num_classes, *, act, batch_norm, dropout):
         nn.Dropout(dropout), nn.Linear(512, num_classes))
 
 
-def _torchvision_resnet(builder_name: str, in_shape, num_classes, *, act, batch_norm, dropout):
-    """torchvision ResNet with the small-image stem: 3x3 stride-1 conv1, no max-pool.
+def torchvision_resnet(in_shape, num_classes, *, arch: str, act, batch_norm, dropout):
+    """torchvision's ResNet `arch` (resnet18, ...) with the small-image stem: 3x3 stride-1
+    conv1, no max-pool.
 
     batch_norm and dropout are fixed by the architecture (always BN, no dropout).
     """
     import torchvision
 
-    model = getattr(torchvision.models, builder_name)(weights=None, num_classes=num_classes)
+    model = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
     model.conv1 = nn.Conv2d(in_shape[0], 64, 3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     _replace_relu(model, act)
@@ -152,11 +135,6 @@ class CifarResNet(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
-def _cifar_resnet(depth: int, in_shape, num_classes, *, act, batch_norm, dropout):
+def cifar_resnet(in_shape, num_classes, *, depth: int, act, batch_norm, dropout):
+    """CifarResNet of `depth` (20, 32, 56, ...); batch_norm and dropout fixed as above."""
     return CifarResNet(depth, in_shape[0], num_classes, act)
-
-
-for _depth in (20, 32, 56):
-    MODELS[f"resnet{_depth}"] = functools.partial(_cifar_resnet, _depth)
-for _name in ("resnet18", "resnet50"):
-    MODELS[_name] = functools.partial(_torchvision_resnet, _name)

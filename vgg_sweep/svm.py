@@ -13,6 +13,7 @@ import numpy as np
 
 from vgg_sweep.config import TrialConfig
 from vgg_sweep.data import load_dataset, split
+from vgg_sweep.registry import MODELS
 from vgg_sweep.tracking import Tracker
 
 
@@ -28,14 +29,20 @@ def _accuracy(model, images, labels) -> tuple[float, float]:
     return 100.0 * float((predicted == labels.numpy()).mean()), elapsed_ms
 
 
-def run_svm_trial(config: TrialConfig, tracker: Tracker) -> tuple[str, dict]:
-    """Fit, validate and test one SVC; returns (state, summary) after writing the record."""
+def build_svc(config: TrialConfig):
+    """The `svm` model (its entry in `vgg_sweep.registry.MODELS`): an SVC as configured."""
     from sklearn.svm import SVC
 
+    return SVC(kernel=config.kernel, degree=config.degree, C=config.C, gamma=config.gamma,
+               random_state=config.seed)
+
+
+def run_svm_trial(config: TrialConfig, tracker: Tracker) -> tuple[str, dict]:
+    """Fit, validate and test the config's model (family "svm"); returns (state, summary)
+    after writing the record."""
     data = load_dataset(config.dataset, config.data_dir)
     splits = split(data, config)
-    model = SVC(kernel=config.kernel, degree=config.degree, C=config.C, gamma=config.gamma,
-                random_state=config.seed)
+    model = MODELS[config.model].load()(config)
     start = time.perf_counter()
     model.fit(_pixels(splits.train_x), splits.train_y.numpy())
     train_time_ms = 1000 * (time.perf_counter() - start)

@@ -35,6 +35,7 @@ from vgg_sweep.models import build_model
 from vgg_sweep.optim import build_optimizer, build_scheduler
 from vgg_sweep.outcome import OnEpoch, Outcome, State, StopFlag
 from vgg_sweep.record import atomic_write_bytes, remove_partial_writes
+from vgg_sweep.registry import MODELS, SCHEDULERS
 from vgg_sweep.svm import run_svm_trial
 from vgg_sweep.telemetry import Telemetry
 from vgg_sweep.tracking import Tracker
@@ -173,7 +174,7 @@ class Trial:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.telemetry.after_step(self.epoch + 1, index)
-            if self.scheduler is not None and config.scheduler == "onecycle":
+            if self.scheduler is not None and SCHEDULERS[config.scheduler].steps_per_batch:
                 self.scheduler.step()
             loss_sum += loss.detach() * len(batch)
             correct += (logits.argmax(1) == y).sum()
@@ -189,7 +190,7 @@ class Trial:
                 break
         train_loss = float(loss_sum) / max(seen, 1)
         self._check_divergence(train_loss)
-        if self.scheduler is not None and config.scheduler != "onecycle":
+        if self.scheduler is not None and not SCHEDULERS[config.scheduler].steps_per_batch:
             self.scheduler.step()
         elapsed = time.perf_counter() - start
         return {"train_loss": train_loss, "train_acc": 100.0 * float(correct) / max(seen, 1),
@@ -281,7 +282,7 @@ def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | N
     config = tracker.start(config)
     try:
         with StopFlag().installed() as stop:
-            if config.model == "svm":
+            if MODELS[config.model].family == "svm":
                 state, summary = run_svm_trial(config, tracker)
                 return Outcome(State(state), summary, tracker.history)
             with torch_threads(config.threads):

@@ -17,7 +17,16 @@ from pathlib import Path
 
 import click
 
-from vgg_sweep.config import FIELDS, ConfigError, describe_allowed, make_config, parse_value
+from vgg_sweep.config import (
+    FIELDS,
+    ConfigError,
+    choices,
+    describe_allowed,
+    field_type,
+    make_config,
+    parse_value,
+    value_range,
+)
 from vgg_sweep.errors import UserError
 from vgg_sweep.outcome import State, engine_on_epoch
 from vgg_sweep.record import make_dir
@@ -29,7 +38,21 @@ class FieldValue(click.ParamType):
 
     def __init__(self, name: str):
         self.field_name = name
-        self.name = describe_allowed(name)
+        self.name = field_type(name).__name__
+
+    def get_metavar(self, param, ctx=None) -> str:
+        """What `--help` shows after the option: the choices in their canonical spelling
+        (`[ReLU|GELU|...]`), `[true|false]`, `INTEGER in [1, 65536]`, or PATH/TEXT. Read on
+        every call, so a choice registered after import is listed."""
+        kind = field_type(self.field_name)
+        if choices(self.field_name):
+            return f"[{'|'.join(choices(self.field_name))}]"
+        if kind is bool:
+            return "[true|false]"
+        if kind is str:
+            return FIELDS[self.field_name].metadata["metavar"] or "TEXT"
+        return " ".join(filter(None, ("INTEGER" if kind is int else "NUMBER",
+                                      value_range(self.field_name))))
 
     def convert(self, value, param, ctx):
         try:
