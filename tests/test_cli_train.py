@@ -1,6 +1,7 @@
 """`vgg-sweep train` takes W&B agent arguments and reports user errors in one line."""
 
 import json
+import re
 
 import pytest
 
@@ -36,6 +37,35 @@ def test_help_lists_every_config_field(capsys):
     for option in ("--autoaugment", "--batch_norm", "--weight_decay", "--val_split",
                    "--precision", "--train_subset"):
         assert option in out
+
+
+def option_metavars(help_text: str) -> dict[str, str]:
+    """`--lr NUMBER in [0, 100]   learning rate` -> {"--lr": "NUMBER in [0, 100]"}."""
+    found = {}
+    for line in help_text.splitlines():
+        head = re.split(r"\s{2,}", line.strip())[0]
+        match = re.fullmatch(r"(--\w+)(?:, --[\w-]+)? (.+)", head)
+        if match:
+            found[match[1]] = match[2]
+    return found
+
+
+def test_help_names_values_as_they_are_written(capsys):
+    """Choices in their canonical spelling (as the README and the records write them), text
+    as PATH, numbers with their range: not `RELU`, `FASHION_MNIST` or `--data_dir A NUMBER`."""
+    code, out, _ = run_cli(["train", "--help"], capsys)
+    assert code == 0
+    metavars = option_metavars(out)
+    assert metavars["--dataset"] == "[cifar10|mnist|fashion_mnist|synthetic]"
+    assert metavars["--activation"] == "[ReLU|LeakyReLU|ELU|Sigmoid|Tanh|SiLU|GELU|Mish]"
+    assert metavars["--scheduler"] == "[none|cosine|step|onecycle]"
+    assert metavars["--data_dir"] == "PATH"
+    assert metavars["--batch_norm"] == "[true|false]"
+    assert metavars["--val_split"] == "NUMBER in [0, 0.9]"
+    assert metavars["--C"] == "NUMBER in (0, 1e+06]"
+    assert metavars["--batch_size"] == "INTEGER in [1, 65536]"
+    assert metavars["--train_subset"] == "INTEGER >= 0"
+    assert "RELU" not in out and "FASHION_MNIST" not in out and "A NUMBER" not in out
 
 
 def test_wandb_style_arguments_run_a_trial(tmp_path, capsys):

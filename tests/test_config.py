@@ -2,7 +2,14 @@
 
 import pytest
 
-from vgg_sweep.config import FIELDS, ConfigError, TrialConfig, make_config, parse_value
+from vgg_sweep.config import (
+    FIELDS,
+    ConfigError,
+    TrialConfig,
+    describe_allowed,
+    make_config,
+    parse_value,
+)
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -72,3 +79,17 @@ def test_make_config_over_defaults():
 def test_every_default_is_valid():
     for name, field in FIELDS.items():
         assert parse_value(name, field.default) == field.default
+
+
+def test_activation_alias():
+    assert parse_value("activation", "Swish") == "SiLU"
+
+
+def test_nesterov_without_momentum_names_the_optimizer_that_works():
+    with pytest.raises(ConfigError, match="raise momentum or use optimizer=SGD$"):
+        make_config({"optimizer": "nag", "momentum": 0})
+
+
+def test_free_text_is_described_as_text():
+    assert describe_allowed("data_dir") == "text"
+    assert parse_value("data_dir", 3) == "3"

@@ -6,7 +6,7 @@ import torch
 from vgg_sweep.config import choices, make_config
 from vgg_sweep.models import build_model
 from vgg_sweep.optim import build_optimizer, build_scheduler
-from vgg_sweep.registry import ACTIVATIONS, MODELS, OPTIMIZERS
+from vgg_sweep.registry import ACTIVATIONS, MODELS, OPTIMIZERS, SCHEDULERS
 
 
 @pytest.mark.parametrize("name", [name for name, entry in MODELS.items()
@@ -82,3 +82,19 @@ def test_every_scheduler_changes_lr_as_named(scheduler):
         sched.step()
         rates.append(opt.param_groups[0]["lr"])
     assert min(rates) < 0.1 * 0.5
+
+
+def test_momentum_reaches_exactly_the_optimizers_that_use_it():
+    for name, entry in OPTIMIZERS.items():
+        opt = build_optimizer(make_config({"optimizer": name, "momentum": 0.5}),
+                              [torch.zeros(1, requires_grad=True)])
+        assert (opt.defaults.get("momentum") == 0.5) == entry.uses_momentum, name
+
+
+@pytest.mark.parametrize("scheduler", [name for name, entry in SCHEDULERS.items()
+                                       if entry.build is not None])
+def test_a_resumed_schedule_advances_per_batch_or_per_epoch_as_registered(scheduler):
+    config = make_config({"scheduler": scheduler, "epochs": 6, "lr": 0.1})
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = build_scheduler(config, opt, steps_per_epoch=5, epochs_done=2)
+    assert sched.last_epoch == 2 * (5 if SCHEDULERS[scheduler].steps_per_batch else 1)

@@ -12,6 +12,7 @@ from analysis.lints import (
     cramers_v,
     duplicate_configs,
     no_effect_params,
+    num_classes,
     run_lints,
     small_groups,
     spelling_variants,
@@ -79,6 +80,13 @@ def test_crashed_runs_listed(sweep):
     assert set(finding.evidence["name"]) == {"colorful-sweep-32", "playful-sweep-31",
                                              "confused-sweep-85", "major-sweep-33"}
     assert finding.evidence.set_index("name").loc["major-sweep-33", "epoch"] == 2
+
+
+@pytest.mark.parametrize("dataset, classes", [
+    ("cifar10", 10), ("CIFAR-10", 10), ("FashionMNIST", 10), ("fashion-mnist", 10),
+    ("cifar100", 100), ("CIFAR-100", 100), ("ImageNet", 1000), ("my_own_set", 10)])
+def test_class_counts_of_the_trainers_data_sets_and_common_others(dataset, classes):
+    assert num_classes(dataset) == classes
 
 
 def test_chance_level_in_percent_and_in_fractions(sweep):
