@@ -308,8 +308,8 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(tmp_path, write_sweep, monke
     assert interrupted and all(t.user_attrs["attempt"] == 0 for t in study.trials)
     records = [tmp_path / "runs" / "grid12" / t.user_attrs["run_id"] / "record.json"
                for t in interrupted]  # none where the Ctrl-C came before the trial's handler
-    for path in filter(Path.exists, records):  # a Ctrl-C'd run is killed, not pruned
-        record = read_record(path.parent)
+    for written in filter(Path.exists, records):  # a Ctrl-C'd run is killed, not pruned
+        record = read_record(written.parent)
         assert record["state"] == "killed" and "test_acc" not in record["summary"]
     monkeypatch.setenv("FAKE_EPOCH_SECONDS", "0")
     spec = load_spec(path)

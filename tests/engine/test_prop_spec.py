@@ -164,7 +164,7 @@ def valid_param(draw, name: str, method: str) -> dict:
     """A parameter W&B and TrialConfig accept, of a kind the method allows."""
     meta, kind = FIELDS[name].metadata, FIELDS[name].type
     if meta["choices"] or kind in ("bool", "str"):
-        pool = (st.sampled_from(meta["choices"]) if meta["choices"] else
+        pool = (st.sampled_from(list(meta["choices"])) if meta["choices"] else
                 st.booleans() if kind == "bool" else st.text("abc/_-.", min_size=1, max_size=6))
         return draw(st.sampled_from(["value", "values"]).flatmap(
             lambda key: st.fixed_dictionaries(
