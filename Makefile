@@ -24,7 +24,7 @@ test: install
 	$(BIN)/python -m pytest
 
 # The property tests with FUZZ_SCALE x their budget and fresh random examples (about 10 min).
-FUZZ_SCALE ?= 40
+FUZZ_SCALE ?= 25
 fuzz: install
 	FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -m property
 
