@@ -9,7 +9,6 @@ import pytest
 from vgg_sweep.fake_data import write_cifar10
 
 
-
 @pytest.fixture(autouse=True)
 def _wandb_disabled(monkeypatch, tmp_path):
     """No test talks to W&B unless it asks to; nothing lands in the working tree."""

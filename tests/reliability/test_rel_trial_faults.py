@@ -163,7 +163,7 @@ def test_diverging_trial_fails_with_its_reason_and_the_sweep_and_report_go_on(tm
                      + "".join(f"  {k}: {{value: {json.dumps(v)}}}\n"
                                for k, v in constants.items()))
     runs = tmp_path / "runs"
-    assert main(["sweep", str(sweep), "--runs-dir", str(runs), "--in-process"]) == 1  # a trial failed
+    assert main(["sweep", str(sweep), "--runs-dir", str(runs), "--in-process"]) == 1
     out = capfd.readouterr().out
     assert "2 finished, 0 pruned, 1 failed, 0 retried" in out
     assert "lr=10" in out and "diverged" in out
