@@ -102,3 +102,20 @@ def test_a_pruned_real_trial_is_recorded_alike_in_both_modes(write_sweep, tmp_pa
     assert "3 runs (2 finished, 1 pruned (hyperband))" in markdown
     assert "Excluded from the statistics: 1 pruned (hyperband) runs" in markdown
     assert "[unfinished runs]" not in markdown
+
+
+@pytest.mark.parametrize("mode", [[], ["--in-process"]], ids=["subprocess", "in-process"])
+def test_a_trial_refused_before_training_fails_once_with_its_reason(mode, write_sweep, tmp_path,
+                                                                    capsys):
+    """A point the trainer refuses once it sees the data (a val_split that holds out zero
+    images) is a user mistake: failed for good with the one-line reason, not a crash that
+    is retried, in both engine modes."""
+    path = write_sweep(SMOKE.replace("lr: {value: 0.01}", "val_split: {value: 0.0001}"))
+    runs = tmp_path / "runs"
+    assert main(["sweep", str(path), "--runs-dir", str(runs), *mode]) == 1
+    out = capsys.readouterr().out
+    assert "0 finished, 0 pruned, 2 failed, 0 retried" in out
+    assert "val_split" in out
+    study = load_study("real", str(runs / "real" / "study.log"))
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
+    assert all("val_split" in t.user_attrs["reason"] for t in study.trials)

@@ -30,6 +30,7 @@ from typing import Any
 
 from vgg_sweep.config import TrialConfig
 from vgg_sweep.outcome import EpochChannel, OnEpoch, Outcome, State
+from vgg_sweep.errors import UserError
 from vgg_sweep.record import read_history, read_record
 
 TRAIN_COMMAND = (sys.executable, "-m", "vgg_sweep", "train")
@@ -43,6 +44,8 @@ def run_in_process(trial_fn: Callable, config: TrialConfig, run_dir: Path, *, ru
     try:
         return trial_fn(config, run_dir, run_id=run_id, sweep=sweep, resume=resume,
                         on_epoch=on_epoch)
+    except UserError as error:  # refused before training (e.g. a val_split of zero images):
+        return Outcome(State.FAILED, reason=str(error))  # failed for good, as exit 2 is
     except Exception as error:  # a bug or an out-of-memory: this trial crashed, not the sweep
         _log_traceback(run_dir)
         return Outcome(State.CRASHED, reason=f"{type(error).__name__}: {error}")
