@@ -13,6 +13,7 @@ import numpy as np
 
 from vgg_sweep.config import TrialConfig
 from vgg_sweep.data import load_dataset, split
+from vgg_sweep.outcome import State
 from vgg_sweep.registry import MODELS
 from vgg_sweep.tracking import Tracker
 
@@ -54,5 +55,5 @@ def run_svm_trial(config: TrialConfig, tracker: Tracker) -> tuple[str, dict]:
                "train_time_ms": train_time_ms, "predict_time_ms": predict_time_ms,
                "support_vectors": int(model.n_support_.sum()),
                "train_size": len(splits.train_x), "val_size": len(splits.val_y)}
-    tracker.finish("finished", summary)
+    tracker.finish(State.FINISHED, summary)
     return "finished", summary

@@ -106,7 +106,7 @@ class Telemetry:
         return scalars
 
     # --- at the end: the test set --------------------------------------------------------------
-    def finish(self, tracker, run_dir: Path, images: torch.Tensor, labels: torch.Tensor,
+    def report_test_set(self, tracker, run_dir: Path, images: torch.Tensor, labels: torch.Tensor,
                predicted: torch.Tensor, classes: tuple[str, ...]) -> None:
         """Confusion matrix and per-class accuracy into `tables`; plots into
         `run_dir/artifacts/` (config.plots); tables, charts and images to W&B when its run

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vgg_sweep.config import FIELDS, TrialConfig, config_dict, make_config
+from vgg_sweep.outcome import State
 from vgg_sweep.record import write_record
 
 
@@ -79,13 +80,14 @@ class Tracker:
         self.history.append(row)
         if self._wandb_run is not None:
             self._wandb_run.log({**row, **(media or {})})
-        self.write("running", self.history[-1])
+        self.write(State.RUNNING, self.history[-1])
 
     def finish(self, state: str, summary: dict[str, Any]) -> None:
         self.write(state, summary)
         if self._wandb_run is not None:
-            self._wandb_run.summary.update({**summary, "state": state})
-            self._wandb_run.finish(exit_code=0 if state == "finished" else 1)
+            self._wandb_run.summary.update({**summary, "state": str(state)})  # not the enum
+            # A pruned run ended as planned: W&B shows it finished, not failed.
+            self._wandb_run.finish(exit_code=0 if state in (State.FINISHED, State.PRUNED) else 1)
             self._wandb_run = None
 
     def log_media(self, media: dict[str, Any]) -> None:

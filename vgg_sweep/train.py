@@ -337,8 +337,8 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> O
         test_loss, test_acc, predicted = trial.evaluate(trial.data["test_x"],
                                                         trial.data["test_y"])
         summary.update(test_loss=test_loss, test_acc=test_acc)
-        trial.telemetry.finish(tracker, run_dir, trial.data["test_x"], trial.data["test_y"],
-                               predicted, data.classes)
+        trial.telemetry.report_test_set(tracker, run_dir, trial.data["test_x"],
+                                        trial.data["test_y"], predicted, data.classes)
     tracker.finish(state, summary)
     return Outcome(state, summary, tracker.history)
 

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from vgg_sweep.config import TrialConfig
-from vgg_sweep.outcome import EpochChannel, OnEpoch, Outcome, State
 from vgg_sweep.errors import UserError
+from vgg_sweep.outcome import EpochChannel, OnEpoch, Outcome, State
 from vgg_sweep.record import read_history, read_record
 
 TRAIN_COMMAND = (sys.executable, "-m", "vgg_sweep", "train")
