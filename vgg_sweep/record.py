@@ -29,7 +29,7 @@ from vgg_sweep.outcome import State
 
 RECORD_FILE = "record.json"
 HISTORY_FILE = "history.csv"
-STATES = tuple(State)
+STATES = tuple(state.value for state in State)  # plain text, as records hold them
 TEMP_SUFFIX = ".tmp"  # atomic writes: `.<name>.<random>.tmp`, then renamed
 
 
