@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from vgg_sweep.errors import UserError
+from vgg_sweep.options import goal_option, metric_option
 
 SOURCE_HELP = ("SOURCE is a runs directory (runs/<sweep>/), a W&B CSV export, or "
                "wandb:ENTITY/PROJECT[/SWEEP_ID] (W&B API; needs `wandb login`).")
@@ -57,8 +58,7 @@ def _common(function):
     """Options shared by every analysis command."""
     options = [
         click.argument("source"),
-        click.option("--metric", help="metric column (default: the first of val_acc, "
-                     "best_val_acc, test_acc)"),
+        metric_option,
         click.option("--filters", metavar="JSON",
                      help="W&B sources only: MongoDB-style run filter, e.g. "
                           '\'{"config.optimizer": "Adam"}\''),
@@ -71,8 +71,7 @@ def _common(function):
 def _analysis_options(function):
     """Options of the commands that compute statistics."""
     options = [
-        click.option("--goal", type=click.Choice(["max", "min"]),
-                     help="max or min (default: min for losses and errors, else max)"),
+        goal_option,
         click.option("--states", default="finished", show_default=True,
                      help="run states to analyse: comma-separated, or 'all'"),
         click.option("--by", multiple=True, metavar="PARAM[,PARAM]",

@@ -17,6 +17,14 @@ import click
 
 from vgg_sweep.config import FIELDS, ConfigError, parse_value
 from vgg_sweep.errors import UserError
+from vgg_sweep.options import (
+    goal_option,
+    in_process_option,
+    metric_option,
+    override_option,
+    runs_dir_option,
+    workers_option,
+)
 
 
 def best_config(best) -> dict:
@@ -51,19 +59,15 @@ def rerun_spec_dict(name: str, config: dict, seeds: list[int], metric: str, goal
 @click.argument("source")
 @click.option("--seeds", type=click.IntRange(min=2), default=3, show_default=True,
               help="how many new seeds to train the best configuration with")
-@click.option("--metric", help="metric column (default: the first of val_acc, best_val_acc, "
-              "test_acc)")
-@click.option("--goal", type=click.Choice(["max", "min"]), help="default: min for losses")
+@metric_option
+@goal_option
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
               help="report directory that receives rerun.json (default: "
               "reports/<source name>)")
-@click.option("--runs-dir", "--runs_dir", "runs_dir", default="runs", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="where re-runs go")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--in-process", "in_process", is_flag=True,
-              help="train inside the worker (no per-trial interpreter start)")
-@click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="change a parameter of the re-runs, e.g. --override data_dir=data")
+@runs_dir_option("where re-runs go")
+@workers_option
+@in_process_option
+@override_option("change a parameter of the re-runs, e.g. --override data_dir=data")
 def rerun_best(source, seeds, metric, goal, output, runs_dir, workers, in_process, overrides):
     """Re-train the best configuration of SOURCE with new seeds; report mean +- std and
     whether the sweep's best lies inside that spread."""

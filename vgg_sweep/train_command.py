@@ -28,6 +28,7 @@ from vgg_sweep.config import (
     value_range,
 )
 from vgg_sweep.errors import UserError
+from vgg_sweep.options import runs_dir_option
 from vgg_sweep.outcome import State, engine_on_epoch
 from vgg_sweep.record import make_dir
 
@@ -77,8 +78,7 @@ def config_options(command):
 @config_options
 @click.option("--sweep", default=None, help="sweep name: the run goes to RUNS_DIR/SWEEP/ "
               "[default: $WANDB_SWEEP_ID, else adhoc]")
-@click.option("--runs_dir", "--runs-dir", default="runs", show_default=True,
-              type=click.Path(file_okay=False), help="where run records are written")
+@runs_dir_option()
 @click.option("--run_id", "--run-id", default=None,
               help="run id [default: $WANDB_RUN_ID, else a new random id]")
 @click.option("--name", default=None, help="display name of the run")

@@ -81,7 +81,10 @@ def assert_round_trip(path: Path, folder: Path) -> None:
         assert type(error).__name__ == "UserError", error
         return
     write_csv_export(table, folder / "again.csv")
-    again = read_csv_export(folder / "again.csv")
+    assert_same_runs(read_csv_export(folder / "again.csv"), table)
+
+
+def assert_same_runs(again, table) -> None:
     pd.testing.assert_frame_equal(again.frame, table.frame)
     assert (again.config, again.summary) == (table.config, table.summary)
 
@@ -278,10 +281,7 @@ def test_runs_dirs_keep_the_contract_and_export_reads_back(runs):
         if result.code == 0:
             from analysis.sources import load_runs_dir
 
-            table = load_runs_dir(root)
-            again = read_csv_export(Path(folder) / "runs.csv")
-            pd.testing.assert_frame_equal(again.frame, table.frame)
-            assert (again.config, again.summary) == (table.config, table.summary)
+            assert_same_runs(read_csv_export(Path(folder) / "runs.csv"), load_runs_dir(root))
 
 
 @examples(2)

@@ -7,11 +7,8 @@ from pathlib import Path
 import click
 
 from vgg_sweep.engine.spec import SweepSpec, load_spec
+from vgg_sweep.options import in_process_option, override_option, runs_dir_option, workers_option
 from vgg_sweep.record import make_dir
-
-# `validate`, `sweep` and `agent` take the same --override.
-OVERRIDE_OPTION = click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
-                               help="pin a parameter to a value, e.g. --override epochs=1")
 
 
 def parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
@@ -51,7 +48,7 @@ def space_summary(spec: SweepSpec) -> str:
 
 @click.command()
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
-@OVERRIDE_OPTION
+@override_option()
 def validate(sweep_file, overrides):
     """Check a W&B sweep YAML against W&B's schema and the trial config."""
     spec = _load(sweep_file, overrides)
@@ -62,20 +59,16 @@ def validate(sweep_file, overrides):
 def _engine_options(command):
     options = [
         click.argument("sweep_file", type=click.Path(dir_okay=False)),
-        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="worker processes on this machine"),
+        workers_option,
         click.option("--gpus", default=None, help="one worker per GPU, e.g. 0,1 (sets "
                      "CUDA_VISIBLE_DEVICES per worker)"),
         click.option("--count", type=click.IntRange(min=1), default=None,
                      help="run at most this many trials in this invocation"),
         click.option("--storage", default=None, help="postgresql://USER:PASS@HOST/DB for "
                      "several machines [default: journal file RUNS_DIR/SWEEP/study.log]"),
-        click.option("--runs-dir", "--runs_dir", "runs_dir", default="runs",
-                     show_default=True, type=click.Path(file_okay=False),
-                     help="where run records go"),
-        click.option("--in-process", "in_process", is_flag=True,
-                     help="run trials inside the worker (no per-trial interpreter start)"),
-        OVERRIDE_OPTION,
+        runs_dir_option(),
+        in_process_option,
+        override_option(),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="seed of random and bayes search (kept by the study)"),
         click.option("--heartbeat", type=click.FloatRange(min=0.1), default=10.0,
