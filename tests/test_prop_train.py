@@ -41,13 +41,14 @@ def _valid(name: str) -> st.SearchStrategy:
              "batch_size": st.integers(4, 10**5), "compile": st.just(False),
              "grad_flow_every": st.integers(0, 3), "threads": st.integers(0, 2000),
              # the torchvision ResNets take seconds a trial; tests/test_models.py builds them
-             "model": st.sampled_from([m for m in meta["choices"] or ()
+             "model": st.sampled_from([m for m in trial_config.choices("model")
                                        if m not in ("resnet18", "resnet50")]),
              "data_dir": st.just("DATA")}
     if name in cheap:
         return cheap[name]
-    if meta["choices"]:
-        return st.sampled_from(meta["choices"] + tuple(meta["aliases"]))
+    if meta["choices"] is not None:  # canonical names and, for registry tables, aliases
+        aliases = getattr(meta["choices"], "aliases", dict)()
+        return st.sampled_from(trial_config.choices(name) + tuple(aliases))
     if kind is bool:
         return st.sampled_from(sorted(trial_config.TRUE_WORDS | trial_config.FALSE_WORDS)
                                + [True, False, "True", "FALSE"])

@@ -32,8 +32,9 @@ def test_the_source_tree_is_there():
 
 
 def test_yaml_only_through_safe_load():
-    assert not _grep(r"yaml\.(load|unsafe_load|full_load|load_all)\(|Loader\s*=")
-    assert _grep(r"yaml\.safe_load\(")
+    assert not _grep(r"yaml\.(load|unsafe_load|full_load|load_all)\(|Loader\s*="
+                     r"|yaml\.(Full|Unsafe)?Loader\(")
+    assert _grep(r"yaml\.(safe_load|SafeLoader)\(")
 
 
 def test_trials_start_without_a_shell():
