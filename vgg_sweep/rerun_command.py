@@ -71,9 +71,8 @@ def rerun_spec_dict(name: str, config: dict, seeds: list[int], metric: str, goal
 def rerun_best(source, seeds, metric, goal, output, runs_dir, workers, in_process, overrides):
     """Re-train the best configuration of SOURCE with new seeds; report mean +- std and
     whether the sweep's best lies inside that spread."""
-    from analysis.report import ReportOptions, build_report
+    from analysis.report import ReportOptions, analysis_plan, build_report
     from analysis.rerun import RERUN_FILE, rerun_verdict
-    from analysis.runs import choose_metric, default_goal, numeric_metric
     from analysis.sources import load_source, report_dir
     from analysis.stats import best_run, included_runs
     from vgg_sweep.engine.commands import parse_overrides
@@ -81,11 +80,10 @@ def rerun_best(source, seeds, metric, goal, output, runs_dir, workers, in_proces
     from vgg_sweep.engine.spec import parse_spec, with_overrides
 
     table = load_source(source, metric=metric)
-    metric = choose_metric(table, metric)
-    table = numeric_metric(table, metric)  # a stray text cell is missing, with a warning
-    goal = goal or default_goal(metric)
-    analysed, _ = included_runs(table, ("finished",))
-    best = best_run(analysed, metric, goal)
+    # The same plan as `report` and `stats`: metric, goal and finished runs.
+    plan = analysis_plan(table, ReportOptions(metric=metric, goal=goal))
+    table, metric, goal = plan.table, plan.metric, plan.goal
+    best = best_run(plan.analysed, metric, goal)
     if best is None:
         raise UserError(f"no finished run of {source} has a value of {metric}")
     base_seed = int(best["seed"]) if "seed" in best and best["seed"] == best["seed"] else 0
