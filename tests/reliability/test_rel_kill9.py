@@ -53,14 +53,30 @@ def _write_sweep(path: Path, name: str, lrs: list[str]) -> Path:
     return path
 
 
+def _trials_text(trials: list, study: optuna.Study) -> str:
+    """One line per trial: number, state, times and the engine's attributes (for a failure)."""
+    keys = ("point", "run_id", "attempt", "retry_of", "state", "reason", "lease")
+    lines = [f"  study attrs: stopped={study.user_attrs.get('stopped')!r} "
+             f"failures_from={study.user_attrs.get('failures_from')!r}"]
+    for t in trials:
+        attrs = " ".join(f"{k}={t.user_attrs[k]!r}" for k in keys if k in t.user_attrs)
+        lines.append(f"  trial {t.number} {t.state.name} start={t.datetime_start} "
+                     f"end={t.datetime_complete} {attrs}")
+    return "\n".join(lines)
+
+
 def _check_nothing_lost(runs: Path, name: str, lrs: list[str]) -> dict[str, list]:
     """Each point COMPLETE once; its record finished with epochs 1..2 once; all parse."""
     study = optuna.load_study(study_name=name, storage=open_storage(str(runs / name /
                                                                         "study.log")))
-    complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    trials = study.get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
     points = Counter(t.user_attrs["point"] for t in complete)
-    assert sorted(points) == list(range(len(lrs))) and set(points.values()) == {1}, points
-    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    wrong = [p for p in range(len(lrs)) if points[p] != 1]
+    assert not wrong, f"points not COMPLETE exactly once: {wrong}\n" + _trials_text(
+        [t for t in trials if t.user_attrs.get("point") in wrong], study)
+    left = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    assert not left, "trials left running or waiting:\n" + _trials_text(left, study)
     for trial in complete:
         record = read_record(runs / name / trial.user_attrs["run_id"])
         assert record["state"] == "finished"
@@ -122,20 +138,41 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _targets(sweep_pid: int) -> list[tuple[str, int, str | None]]:
-    """(what, pid, run id of its trial) for each worker and trial subprocess."""
+def _targets(sweep_pid: int, runs: Path, name: str,
+             ) -> list[tuple[str, int, str | None, int | None]]:
+    """(what, pid, run id, grid point) of each worker and trial subprocess. A worker without
+    a trial subprocess may still hold a trial (leased, its subprocess not started yet): the
+    study's lease names the worker's pid. Killing that worker crashes that trial, so its
+    point counts as hit as much as a kill of its subprocess does."""
+    study = _study(runs, name)
+    trials = study.get_trials(deepcopy=False) if study else []
+    points = {t.user_attrs["run_id"]: t.user_attrs["point"] for t in trials
+              if "run_id" in t.user_attrs}
+    held = {t.user_attrs["lease"]["pid"]: t for t in trials
+            if t.state == TrialState.RUNNING and "lease" in t.user_attrs}
     found = []
     for worker in _children(sweep_pid):
         if "multiprocessing" not in _cmdline(worker):  # spawn's resource tracker, etc.
             continue
-        trials = [pid for pid in _children(worker) if "vgg_sweep train" in _cmdline(pid)]
-        run_id = None
-        for pid in trials:
+        subprocesses = [pid for pid in _children(worker) if "vgg_sweep train" in _cmdline(pid)]
+        run_id, point = None, None
+        if worker in held:
+            run_id = held[worker].user_attrs.get("run_id")
+            point = held[worker].user_attrs["point"]
+        for pid in subprocesses:
             run_id = next((arg.split("=", 1)[1] for arg in _cmdline(pid).split()
                            if arg.startswith("--run_id=")), None)
-            found.append(("trial", pid, run_id))
-        found.append(("worker", worker, run_id))
+            point = points.get(run_id, point)
+            found.append(("trial", pid, run_id, point))
+        found.append(("worker", worker, run_id, point))
     return found
+
+
+def _study(runs: Path, name: str) -> optuna.Study | None:
+    journal = runs / name / "study.log"
+    if not journal.exists():
+        return None
+    return optuna.load_study(study_name=name, storage=open_storage(str(journal)))
 
 
 def _moment(runs: Path, run_id: str | None) -> str:
@@ -157,7 +194,7 @@ def _points_done(runs: Path, name: str) -> int:
 
 def test_random_kill_9_of_workers_and_trials_then_resume(tmp_path):
     rng = random.Random(SEED + 1)
-    # 16 points for 10 kills: a trial is hit at most once, and a kill often lands after the
+    # 16 points for 10 kills: a point is hit at most once, and a kill often lands after the
     # trial it aimed at has finished, so the sweep needs more points than kills to absorb them.
     lrs = [f"{0.0001 * (i + 1):.4f}" for i in range(16)]
     sweep = _write_sweep(tmp_path / "random.yaml", "random", lrs)
@@ -174,14 +211,14 @@ def test_random_kill_9_of_workers_and_trials_then_resume(tmp_path):
         try:
             while process.poll() is None and kills < RANDOM_KILLS:
                 time.sleep(0.2)
-                # only trials not hit before: a twice-crashed trial is failed for good
-                if not [t for t in _targets(process.pid) if t[2] not in hit]:
+                # only points not hit before: a twice-crashed trial is failed for good
+                if not [t for t in _targets(process.pid, runs, "random") if t[3] not in hit]:
                     continue
                 time.sleep(rng.uniform(0.0, 4.0))  # the moment: anywhere in what runs now
-                choices = [t for t in _targets(process.pid) if t[2] not in hit]
+                choices = [t for t in _targets(process.pid, runs, "random") if t[3] not in hit]
                 if not choices:
                     continue
-                what, pid, run_id = rng.choice(choices)
+                what, pid, run_id, point = rng.choice(choices)
                 moment = f"{what} {_moment(runs / 'random', run_id)}"
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -189,8 +226,8 @@ def test_random_kill_9_of_workers_and_trials_then_resume(tmp_path):
                     continue
                 kills += 1
                 moments[moment] += 1
-                if run_id is not None:
-                    hit.add(run_id)
+                if point is not None:
+                    hit.add(point)
         finally:
             if process.poll() is None:  # kills done: let this round finish the sweep
                 process.wait(timeout=120)

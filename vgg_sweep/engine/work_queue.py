@@ -15,6 +15,9 @@ points, and a crashed trial is never run again. Instead:
   holder is a dead process on this host, or that is older than the grace period (another
   host; the machines' clocks must agree well within it), marks the trial crashed. Optuna's
   own heartbeat exists only for RDB storages; one lease works for both.
+- A worker leaves only when nothing is WAITING and no trial is claimed without a lease: a
+  claim whose worker died before writing the lease is judged only by its grace period, and
+  the last worker waits it out rather than leave that point RUNNING for good.
 - A crashed trial is failed and enqueued again once, with the same run id, and resumes from
   its checkpoint; a Ctrl-C'd trial, or one whose worker died before starting it, is enqueued
   again without using up its retry. Retries are claimed before fresh points, so a crash is
@@ -36,6 +39,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from itertools import takewhile
 from typing import Any
 
@@ -50,6 +54,7 @@ from vgg_sweep.outcome import State
 
 MAX_RETRIES = 1
 QUEUE_WAIT = 30.0  # seconds a joiner waits for the creator to finish enqueueing
+CLAIM_POLL = 0.5  # seconds between looks at a claim that has no lease yet
 
 
 # --- the study -----------------------------------------------------------------------------------
@@ -123,8 +128,31 @@ def _jsonable(value: Any) -> Any:
 
 # --- claiming ------------------------------------------------------------------------------------
 
-def next_trial(study: optuna.Study, spec: SweepSpec, grace: float) -> optuna.Trial | None:
-    """The next trial this worker runs, or None when the sweep has nothing left for it."""
+def next_trial(study: optuna.Study, spec: SweepSpec, grace: float,
+               stopping: Callable[[], bool] = lambda: False,
+               sleep: Callable[[float], None] = time.sleep) -> optuna.Trial | None:
+    """The next trial this worker runs, or None when the sweep has nothing left for it.
+
+    "Nothing left" is not said while a trial is claimed without a lease: its worker may have
+    died between the claim and the lease (a kill -9), and nothing but its grace period can
+    tell. Leaving then would leave that point RUNNING and never run (the sweep started next
+    exits at once too); so the worker waits until the lease is written (a live worker: the
+    trial is its) or the claim goes stale (it is then retried, for free, and claimed here);
+    `stopping()` true (Ctrl-C, the sweep stopped) ends the wait."""
+    while True:
+        trial = _next_trial(study, spec, grace)
+        if trial is not None or stopping() or not unleased_claims(study):
+            return trial
+        sleep(CLAIM_POLL)
+
+
+def unleased_claims(study: optuna.Study) -> list[FrozenTrial]:
+    """Running trials whose claimer has not written a lease yet (within its grace period)."""
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if "lease" not in t.user_attrs]
+
+
+def _next_trial(study: optuna.Study, spec: SweepSpec, grace: float) -> optuna.Trial | None:
     reclaim_stale(study, grace)
     trial = claim_waiting(study)
     if trial is not None or spec.search.plans(spec):

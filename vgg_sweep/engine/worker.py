@@ -72,7 +72,9 @@ def work(job: Job, label: str, errors: SimpleQueue, budget: Synchronized | None 
             study, _ = work_queue.open_study(job.spec, open_storage(job.storage_url),
                                              create=False)
             while not stop.raised and work_queue.stop_reason(study) is None and _take(budget):
-                trial = work_queue.next_trial(study, job.spec, job.grace)
+                trial = work_queue.next_trial(
+                    study, job.spec, job.grace,
+                    stopping=lambda: stop.raised or work_queue.stop_reason(study) is not None)
                 if trial is None:
                     _give_back(budget)
                     return
