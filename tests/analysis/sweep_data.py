@@ -14,7 +14,7 @@ import numpy as np
 from vgg_sweep.record import write_record
 
 # Two real W&B UI exports (R4's 111-run bayes sweep, in percent; a 32-run project, fractions).
-REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"  # copies of ../shared/fixtures
+REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 SWEEP_111 = REAL / "vgg6_cifar10_sweep_111_runs.csv"
 EXPORT_32 = REAL / "vgg6_cifar10_runs_32_wandb_export.csv"
 SPACE = {"activation": ["ReLU", "GELU", "SiLU", "Tanh"], "optimizer": ["SGD", "Adam", "Nadam"],
