@@ -320,12 +320,17 @@ def restart(study: optuna.Study) -> None:
 
 def failure_streak(study: optuna.Study) -> list[FrozenTrial]:
     """The trials that failed or crashed since the last one that finished or was pruned, in
-    the order they ended; an interrupted (Ctrl-C'd) trial counts neither way."""
+    the order they ended; an interrupted (Ctrl-C'd) trial counts neither way, and a crashed
+    one that was queued again counts through its retry (two workers whose crashes and
+    retries interleave would otherwise see crashes "in a row" that their retries mend)."""
     since = study.user_attrs.get("failures_from", 0)
-    ended = sorted((t for t in study.get_trials(deepcopy=False, states=(
-        TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
-        if t.number >= since and not _interrupted(t) and not t.user_attrs.get("over_run_cap")),
-        key=lambda t: t.datetime_complete)
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    ended = sorted((t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED,
+                                                     TrialState.FAIL)
+                    and t.number >= since and t.number not in retried and not _interrupted(t)
+                    and not t.user_attrs.get("over_run_cap")),
+                   key=lambda t: t.datetime_complete)
     return list(takewhile(lambda t: t.state == TrialState.FAIL, reversed(ended)))[::-1]
 
 
