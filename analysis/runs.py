@@ -10,14 +10,13 @@ the same table.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from vgg_sweep.errors import UserError
+from vgg_sweep.errors import UserError, warn
 from vgg_sweep.outcome import State
 from vgg_sweep.record import STATES
 
@@ -161,11 +160,6 @@ def make_table(meta: pd.DataFrame, config: list[tuple[str, pd.Series]],
     frame = pd.concat([typed, data], axis=1)
     return RunTable(frame, config_names, [name for name in columns if name not in config_names],
                     source, **extra)
-
-
-def warn(message: str) -> None:
-    """One warning line on stderr (the contract allows these beside the one error line)."""
-    print(f"vgg-sweep: warning: {message}", file=sys.stderr)
 
 
 def choose_metric(table: RunTable, metric: str | None) -> str:

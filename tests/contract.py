@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from vgg_sweep.cli import main
+from vgg_sweep.errors import WARNING_PREFIX
 
 ERROR_PREFIX = "vgg-sweep: error: "
-WARNING_PREFIX = "vgg-sweep: warning: "
 
 # `make test` runs every property test with its base budget, derandomized (the same examples
 # on every run); `make fuzz` multiplies the budgets by FUZZ_SCALE and draws fresh examples.

@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
@@ -31,6 +30,7 @@ from vgg_sweep.augment import BatchAutoAugment, cutout, random_crop_flip
 from vgg_sweep.complexity import count_macs
 from vgg_sweep.config import TrialConfig, config_dict, resume_conflicts
 from vgg_sweep.data import Splits, load_dataset, split
+from vgg_sweep.errors import warn
 from vgg_sweep.models import build_model
 from vgg_sweep.optim import build_optimizer, build_scheduler
 from vgg_sweep.outcome import OnEpoch, Outcome, State, StopFlag
@@ -73,8 +73,7 @@ def torch_threads(wanted: int):
     before = torch.get_num_threads()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if wanted > usable:
-        print(f"vgg-sweep: warning: threads={wanted} but this process may use {usable} CPUs; "
-              f"using {usable}", file=sys.stderr)
+        warn(f"threads={wanted} but this process may use {usable} CPUs; using {usable}")
     if wanted:
         torch.set_num_threads(min(wanted, usable))
     try:
@@ -306,8 +305,7 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> O
         except Exception as error:  # truncated, corrupt, of another model or config: start over
             reason = (str(error).strip() or type(error).__name__).splitlines()[0][:300]
             why = reason if isinstance(error, CheckpointMismatch) else f"unreadable ({reason})"
-            print(f"vgg-sweep: warning: {checkpoint} {why}; training from scratch",
-                  file=sys.stderr)
+            warn(f"{checkpoint} {why}; training from scratch")
             trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
             tracker.history = []
     tracker.telemetry = trial.telemetry.tables  # record.json's `telemetry`, kept current

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from vgg_sweep.engine.spec import SweepSpec, load_spec
+from vgg_sweep.errors import warn
 from vgg_sweep.options import in_process_option, override_option, runs_dir_option, workers_option
 from vgg_sweep.record import make_dir
 
@@ -26,7 +27,7 @@ def parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
 def _load(path: str, overrides: tuple[str, ...] = ()) -> SweepSpec:
     spec = load_spec(path, parse_overrides(overrides))
     for warning in spec.warnings:
-        click.echo(f"vgg-sweep: warning: {warning}", err=True)
+        warn(warning)
     return spec
 
 
@@ -118,8 +119,7 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
     for line in summary.errors:
         click.echo(f"vgg-sweep: error: {line}", err=True)
     if summary.broken_workers and not summary.errors:
-        click.echo(f"vgg-sweep: warning: {summary.broken_workers} worker(s) died; run the "
-                   "same command again to resume", err=True)
+        warn(f"{summary.broken_workers} worker(s) died; run the same command again to resume")
     if summary.interrupted:
         click.echo("interrupted: run the same command again to resume", err=True)
         raise click.exceptions.Abort()

@@ -19,7 +19,6 @@ import abc
 import json
 import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, _CachedStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
-from vgg_sweep.errors import UserError
+from vgg_sweep.errors import UserError, warn
 
 JOURNAL_FILE = "study.log"
 # A writer killed while holding the journal's lock (kill -9 mid-append) blocks the others until
@@ -181,9 +180,8 @@ class _Reconnecting(BaseStorage):
                                     ) from None
                 if not self._warned.is_set():
                     self._warned.set()
-                    print(f"vgg-sweep: warning: --storage {redact(self.url)}: connection lost "
-                          f"({_first_line(error)}); retrying for up to {RECONNECT_SECONDS:g} s",
-                          file=sys.stderr, flush=True)
+                    warn(f"--storage {redact(self.url)}: connection lost "
+                         f"({_first_line(error)}); retrying for up to {RECONNECT_SECONDS:g} s")
                 time.sleep(delay)
                 delay = min(2 * delay, 2.0)
                 continue
