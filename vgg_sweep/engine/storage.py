@@ -74,8 +74,8 @@ def _open_database(url: str) -> BaseStorage:
         raise UserError(f"--storage {redact(url)}: {error}; pip install "
                         "'vgg-sweep[postgres]'") from None
     except Exception as error:  # the driver's own error names the cause (auth, host, db)
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise UserError(f"--storage {redact(url)}: cannot connect ({reason})") from None
+        raise UserError(f"--storage {redact(url)}: cannot connect ({_first_line(error)})"
+                        ) from None
 
 
 @dataclass(frozen=True)
