@@ -125,16 +125,23 @@ def export(source, metric, filters, output):
 @click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md",
               show_default=True, help="output format")
 def stats(source, metric, filters, goal, states, by, fmt):
-    """Print group statistics of the metric per swept parameter."""
+    """Print group statistics of the metric: per swept parameter, or exactly the tables
+    asked for with --by (--by A,B: the A x B table alone)."""
     from analysis.report import ReportOptions, analysis_plan, markdown_table
     from analysis.stats import group_stats, one_way_stats
 
     table = _load(source, metric, filters)
+    groups = _parse_by(by)
     plan = analysis_plan(table, ReportOptions(metric=metric, goal=goal,
-                                              states=_parse_states(states), by=_parse_by(by)))
-    tables = [one_way_stats(plan.analysed, plan.params, plan.metric, plan.goal, plan.left_out)]
+                                              states=_parse_states(states), by=groups))
+    singles = any(len(group) == 1 for group in groups) or not groups
+    tables = [one_way_stats(plan.analysed, plan.params, plan.metric, plan.goal, plan.left_out)
+              ] if singles else []
     tables += [group_stats(plan.analysed, group, plan.metric, plan.goal, plan.left_out)
                for group in plan.multi]
+    if fmt == "csv" and len(tables) > 1:
+        raise UserError("--format csv prints one table: pass one --by (e.g. --by A,B), or "
+                        "several single parameters (--by A --by B)")
     for result in tables:
         click.echo(result.to_csv(index=False) if fmt == "csv"
                    else markdown_table(result, None) + "\n")

@@ -1,9 +1,12 @@
-"""The report's pictures, as PNG files (matplotlib, Agg backend, no display needed).
+"""The report's pictures: PNG for the page, PDF and SVG for print (matplotlib, Agg backend).
 
-Each function draws one figure from plain tables and writes it to `path`. Figures are built
-with `matplotlib.figure.Figure`, not pyplot, so no global state is kept between plots. Many
-runs are drawn as one collection (`LineCollection`, one `scatter`), never one artist per run,
-so 10,000 runs plot in well under a second.
+Each function draws one figure from plain tables and writes it to `path` (a PNG at DPI) and
+to `figures/<stem>.pdf` and `.svg` beside it (`vector_paths`). Figures are built with
+`matplotlib.figure.Figure`, not pyplot, so no global state is kept between plots. Many runs
+are drawn as one collection (`LineCollection`, one `scatter`), never one artist per run.
+Numbers on axes and ticks go through `short_number` (`0.0012`, `1e-4`), a parameter drawn
+log-uniformly (`is_log_scale`) gets a log axis, and tick labels closer than a label's
+height are thinned out, so labels never overprint.
 """
 
 from __future__ import annotations
@@ -12,49 +15,115 @@ import warnings
 from pathlib import Path
 
 import matplotlib
+import matplotlib.lines
 
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
-from analysis.runs import as_numbers  # noqa: E402
+from analysis.runs import (  # noqa: E402
+    MISSING,
+    as_categories,
+    as_numbers,
+    is_continuous,
+    is_log_scale,
+    short_number,
+)
 
-DPI = 100
+DPI = 200  # PNG; print uses the PDF and SVG
+VECTOR_FORMATS = ("pdf", "svg")
+FIGURES_DIR = "figures"
 CMAP = "viridis"
+MIN_GAP = 0.07  # parallel coordinates: ticks of one axis at least this far apart (axis = 1)
+STATE_COLOURS = {"finished": "tab:blue", "pruned": "tab:orange", "crashed": "tab:red",
+                 "failed": "tab:purple", "killed": "tab:gray", "running": "tab:green"}
+PANEL_COLUMNS = 3
+
+
+def vector_paths(path: Path) -> list[Path]:
+    """Where the print versions of the PNG `path` go: figures/<stem>.pdf and .svg."""
+    return [path.parent / FIGURES_DIR / f"{path.stem}.{fmt}" for fmt in VECTOR_FORMATS]
 
 
 def _save(figure: Figure, path: Path) -> Path:
     with warnings.catch_warnings():  # run names in scripts the font lacks: boxes, no warning
         warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
         figure.savefig(path, dpi=DPI, bbox_inches="tight")
+        for vector in vector_paths(path):
+            vector.parent.mkdir(exist_ok=True)
+            figure.savefig(vector, bbox_inches="tight")
     return path
+
+
+def number_axis(ax, values: pd.Series, axis: str = "x") -> None:
+    """Readable ticks for a numeric axis: log scale when the values span decades (ticks at
+    powers of ten, or 1-2-5 within one decade), labels as short numbers, no minor labels."""
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    if is_log_scale(as_numbers(values).dropna()):
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+        present = as_numbers(values).dropna()
+        subs = (1.0,) if present.max() >= 10 * present.min() else (1.0, 2.0, 5.0)
+        target.set_major_locator(LogLocator(base=10, subs=subs, numticks=7))
+        target.set_minor_formatter(NullFormatter())
+    else:
+        target.set_major_locator(MaxNLocator(6))
+    target.set_major_formatter(FuncFormatter(lambda value, _: short_number(value)))
+
+
+def _thinned(ticks: list[tuple[float, str]], gap: float = MIN_GAP) -> list[tuple[float, str]]:
+    """Ticks at least `gap` apart, from the first; the last kept gives way to the axis's last
+    tick, so both ends stay labelled. Labels of one axis never overprint."""
+    kept: list[tuple[float, str]] = []
+    for tick in sorted(ticks):
+        if not kept or tick[0] - kept[-1][0] >= gap:
+            kept.append(tick)
+    if len(kept) > 1 and kept[-1] != max(ticks):
+        kept[-1] = max(ticks)
+    return kept
+
+
+def _number_ticks(low: float, high: float, log: bool) -> np.ndarray:
+    """Round tick values in [low, high]: powers of ten on a log axis, else MaxNLocator's."""
+    if log:
+        ticks = 10.0 ** np.arange(np.ceil(np.log10(low)), np.floor(np.log10(high)) + 1)
+        return ticks if len(ticks) >= 2 else np.geomspace(low, high, 3)
+    ticks = MaxNLocator(5).tick_values(low, high)
+    return ticks[(ticks >= low - 1e-12 * abs(low)) & (ticks <= high + 1e-12 * abs(high))]
 
 
 def axis_positions(column: pd.Series) -> tuple[np.ndarray, list[tuple[float, str]]]:
     """A parameter on a [0, 1] axis: categories (text, booleans) evenly spaced in sorted
-    order, numbers linearly, or logarithmically when positive and spanning 100x or more.
-    Returns the positions (NaN where missing) and (position, label) ticks."""
+    order, numbers linearly, or logarithmically when `is_log_scale`. Returns the positions
+    (NaN where missing) and (position, label) ticks, thinned so that none overprint."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         values = as_numbers(column)
         low, high = values.min(), values.max()
-        log = low > 0 and high / low >= 100
+        log = is_log_scale(values.dropna())
         scaled = np.log10(values) if log else values
         lo, hi = (np.log10(low), np.log10(high)) if log else (low, high)
         span = (hi - lo) or 1.0
         positions = ((scaled - lo) / span).to_numpy()
         ticks = sorted(values.dropna().unique())
         if len(ticks) > 6:
-            ticks = list(10 ** np.linspace(lo, hi, 5)) if log else list(np.linspace(lo, hi, 5))
-        return positions, [(((np.log10(t) if log else t) - lo) / span, f"{t:.3g}")
-                           for t in ticks]
-    text = column.astype(str).where(column.notna())
+            ticks = list(_number_ticks(low, high, log))
+        return positions, _thinned([(((np.log10(t) if log else t) - lo) / span,
+                                     short_number(t)) for t in ticks])
+    text = column.astype(object).where(column.notna()).map(str, na_action="ignore")
     levels = sorted(text.dropna().unique())
     step = 1.0 / max(len(levels) - 1, 1)
     codes = {level: i * step for i, level in enumerate(levels)}
-    return text.map(codes).astype("float64").to_numpy(), [(codes[lv], lv) for lv in levels]
+    return (text.map(codes).astype("float64").to_numpy(),
+            _thinned([(codes[lv], lv) for lv in levels]))
 
 
 def parallel_coordinates(frame: pd.DataFrame, params: list[str], metric: str, goal: str,
@@ -124,12 +193,15 @@ def training_curves(histories: dict[str, pd.DataFrame], path: Path) -> Path | No
     for index, (name, history) in enumerate(histories.items()):
         x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
         for ax, (_, train, val) in zip(axes, panels, strict=True):
-            if train in history:
-                ax.plot(x, history[train], linestyle="--", color=colours(index % 10))
+            if train in history:  # markers: a one-epoch run is a point, not an empty plot
+                ax.plot(x, history[train], linestyle="--", marker="o", markersize=3,
+                        color=colours(index % 10))
             if val in history:
-                ax.plot(x, history[val], color=colours(index % 10), label=name)
+                ax.plot(x, history[val], marker="o", markersize=3, color=colours(index % 10),
+                        label=name)
     for ax, (title, _, _) in zip(axes, panels, strict=True):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{title} (dashed: train, solid: validation)", fontsize=9)
     axes[1].legend(fontsize=7)
     return _save(figure, path)
@@ -144,19 +216,25 @@ def heatmap(table: pd.DataFrame, rows: str, columns: str, metric: str, path: Pat
                               observed=False)
     counts = table.pivot_table(index=keys[0], columns=keys[1], values="runs", dropna=False,
                                observed=False).reindex_like(means)
-    figure = Figure(figsize=(1.1 * means.shape[1] + 3, 0.6 * means.shape[0] + 2))
+    figure = Figure(figsize=(1.3 * means.shape[1] + 3, 0.7 * means.shape[0] + 2))
     ax = figure.subplots()
     image = ax.imshow(means.to_numpy(dtype="float64"), cmap=CMAP, aspect="auto")
     for (i, j), value in np.ndenumerate(means.to_numpy(dtype="float64")):
         if np.isfinite(value):
             ax.text(j, i, f"{value:.3g}\n(n={int(counts.iat[i, j])})", ha="center",
-                    va="center", fontsize=7, color="white")
+                    va="center", fontsize=9, color=text_colour(image.to_rgba(value)))
     ax.set_xticks(range(means.shape[1]), [str(c) for c in means.columns], rotation=30)
     ax.set_yticks(range(means.shape[0]), [str(r) for r in means.index])
     ax.set_xlabel(columns)
     ax.set_ylabel(rows)
     figure.colorbar(image, ax=ax, label=f"mean {metric}")
     return _save(figure, path)
+
+
+def text_colour(background) -> str:
+    """Black on light cells, white on dark ones (relative luminance, WCAG weights)."""
+    red, green, blue = to_rgb(background)
+    return "black" if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.45 else "white"
 
 
 def importance_bars(table: pd.DataFrame, metric: str, path: Path, top: int = 15,
@@ -239,3 +317,74 @@ def parallel_coordinates_svg(frame: pd.DataFrame, params: list[str], metric: str
                   "</text>" for p, t in ticks]
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _levels(column: pd.Series) -> list[str]:
+    """The groups of a categorical parameter in a reader's order: numbers by value, text
+    alphabetically, MISSING last."""
+    text = as_categories(column)
+    present = [level for level in text.unique() if level != MISSING]
+    numbers = as_numbers(pd.Series(present, dtype=object))
+    if len(present) and numbers.notna().all():
+        present = [level for _, level in sorted(zip(numbers, present, strict=True))]
+    else:
+        present = sorted(present)
+    return present + ([MISSING] if (text == MISSING).any() else [])
+
+
+def parameter_figure(analysed: pd.DataFrame, runs: pd.DataFrame, params: list[str],
+                     metric: str) -> Figure:
+    """One panel per parameter: the metric of every run (dots coloured by state) per value,
+    a box over the analysed runs for a categorical parameter; a continuous one is a scatter
+    against its value, on a log axis when it was drawn log-uniformly."""
+    rows = runs[runs[metric].notna()]
+    columns = min(PANEL_COLUMNS, len(params))
+    lines = -(-len(params) // columns)
+    figure = Figure(figsize=(4.2 * columns, 3.4 * lines), layout="constrained")
+    axes = figure.subplots(lines, columns, squeeze=False).ravel()
+    states = [state for state in (*STATE_COLOURS, *rows["state"].unique())
+              if state in set(rows["state"])]
+    palette = {state: STATE_COLOURS.get(state, "black") for state in states}
+    for ax, param in zip(axes, params, strict=False):
+        _parameter_panel(ax, analysed, rows, param, metric, palette)
+    for ax in axes[len(params):]:
+        ax.set_visible(False)
+    handles = [matplotlib.lines.Line2D([], [], marker="o", linestyle="", color=colour,
+                                       label=state) for state, colour in palette.items()]
+    figure.legend(handles=handles, loc="outside upper right", fontsize=8, title="run state",
+                  ncols=len(handles))
+    return figure
+
+
+def _parameter_panel(ax, analysed: pd.DataFrame, rows: pd.DataFrame, param: str, metric: str,
+                     palette: dict[str, str]) -> None:
+    import seaborn as sns
+
+    if is_continuous(analysed[param]):
+        values = as_numbers(rows[param])
+        for state, colour in palette.items():
+            mine = rows["state"] == state
+            ax.scatter(values[mine], rows.loc[mine, metric], s=14, color=colour, alpha=0.8)
+        number_axis(ax, values)
+    else:
+        order = _levels(rows[param])
+        analysed_rows = analysed[analysed[metric].notna()]
+        with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11's deprecated vert
+            warnings.simplefilter("ignore", matplotlib.MatplotlibDeprecationWarning)
+            sns.boxplot(x=as_categories(analysed_rows[param]), y=analysed_rows[metric],
+                        order=order, ax=ax, color="0.92", showfliers=False, width=0.6)
+        sns.stripplot(x=as_categories(rows[param]), y=rows[metric], hue=rows["state"],
+                      order=order, hue_order=list(palette), palette=palette, ax=ax, size=3.5,
+                      jitter=0.25, alpha=0.8, legend=False)
+        if sum(len(level) for level in order) > 30:
+            ax.tick_params(axis="x", labelrotation=30)
+    ax.set_xlabel(param)
+    ax.set_ylabel(metric)
+
+
+def parameter_panels(analysed: pd.DataFrame, runs: pd.DataFrame, params: list[str],
+                     metric: str, path: Path) -> Path | None:
+    """`parameter_figure` written to `path`; None without parameters or metric values."""
+    if not params or runs[metric].notna().sum() == 0:
+        return None
+    return _save(parameter_figure(analysed, runs, params, metric), path)

@@ -10,6 +10,7 @@ the same table.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -208,6 +209,16 @@ def accuracy_scale(values: pd.Series) -> float:
     return 1.0 if len(present) and present.abs().max() <= 1.0 else 100.0
 
 
+def metric_bounds(metric: str, values: pd.Series) -> tuple[float, float]:
+    """The range a metric can take: [0, 100] or [0, 1] for accuracies, [0, inf) for losses,
+    errors and times, else unbounded. Intervals are clipped to it."""
+    name = metric.lower()
+    if "acc" in name:
+        return 0.0, accuracy_scale(values)
+    if any(word in name for word in ("loss", "err", "time")):
+        return 0.0, np.inf
+    return -np.inf, np.inf
+
 
 def run_step(frame: pd.DataFrame) -> pd.Series:
     """Each run's position in the sweep (1 = first): by creation time when every run has
@@ -221,9 +232,54 @@ def run_step(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
 
 
-def as_categories(column: pd.Series, bins: int = 5) -> pd.Series:
-    """A parameter as text categories; continuous numbers (over 10 values) in quantile bins,
-    so that a log-uniform learning rate can be counted and cross-tabulated."""
-    if pd.api.types.is_float_dtype(column) and column.nunique() > 10:
-        return pd.qcut(column.where(np.isfinite(column)), bins, duplicates="drop").astype(str)
-    return column.astype(str)
+MISSING = "(missing)"  # the group of runs without a value of a parameter
+CONTINUOUS_VALUES = 10  # a float parameter with more distinct values than this is binned
+BINS = 5
+LOG_SPAN = 100  # positive values spanning 100x or more were most likely drawn log-uniformly
+
+
+def short_number(value: float) -> str:
+    """A number for a label: 2 significant digits, `1e-4` not `1e-04` nor
+    `0.00012076665792328147`."""
+    text = f"{value:.2g}"
+    return re.sub(r"e([+-])0*(\d)", lambda m: "e" + m.group(1).replace("+", "") + m.group(2),
+                  text)
+
+
+def is_continuous(column: pd.Series) -> bool:
+    """A float parameter with many distinct values (a uniform or log-uniform draw)."""
+    return pd.api.types.is_float_dtype(column) and column.nunique() > CONTINUOUS_VALUES
+
+
+def is_log_scale(values: pd.Series) -> bool:
+    """Positive numbers spanning LOG_SPAN x or more: shown on a log axis, binned in log
+    space (a W&B `log_uniform_values` learning rate)."""
+    present = values[np.isfinite(values)] if len(values) else values
+    return bool(len(present) and present.min() > 0 and present.max() >= LOG_SPAN * present.min())
+
+
+def binned(column: pd.Series) -> pd.Series:
+    """A parameter as the groups its runs are compared in: its own values, or for a
+    continuous parameter BINS ordered bins (log-spaced when `is_log_scale`, quantiles
+    otherwise) labelled `[0.0001, 0.00032)`. Missing values stay missing."""
+    if not is_continuous(column):
+        return column
+    values = as_numbers(column)
+    present = values.dropna()
+    if is_log_scale(present):
+        edges = np.geomspace(present.min(), present.max(), BINS + 1)
+    else:
+        edges = np.unique(np.quantile(present, np.linspace(0, 1, BINS + 1)))
+    labels = [f"[{short_number(low)}, {short_number(high)}" + ("]" if i == len(edges) - 2
+                                                                else ")")
+              for i, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True))]
+    codes = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(labels) - 1)
+    bins = pd.Categorical.from_codes(np.where(values.notna(), codes, -1), labels, ordered=True)
+    return pd.Series(bins, index=column.index, name=column.name)
+
+
+def as_categories(column: pd.Series) -> pd.Series:
+    """A parameter as text categories (`binned`), MISSING where it has no value, so that a
+    log-uniform learning rate can be counted and cross-tabulated."""
+    groups = binned(column)
+    return groups.astype(object).where(groups.notna(), MISSING).astype(str)

@@ -1,7 +1,8 @@
 """Group statistics of a sweep: what each hyperparameter value did to the metric.
 
-For every swept parameter (or the groups asked for with `--by`): runs, mean, std, best and
-a 95 % t-interval of the metric; the best run; and the expected best metric after n trials
+For every swept parameter (or the groups asked for with `--by`; continuous parameters in
+bins, `analysis.runs.binned`): runs, mean, std, best and a 95 % interval of the mean
+(`mean_interval`); the best run; and the expected best metric after n trials
 (Dodge et al. 2019), which says whether the sweep ran long enough to trust its best.
 """
 
@@ -10,9 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.runs import RunTable, as_categories, as_numbers, claim
+from analysis.runs import RunTable, as_categories, as_numbers, binned, claim, metric_bounds
 
 STAT_COLUMNS = ("runs", "mean", "std", "best", "ci_low", "ci_high", "excluded")
+CONFIDENCE = 0.95
+MIN_RUNS = 3  # a group needs this many runs for an interval
+TOO_FEW = "too few runs"
 
 
 def swept_params(frame: pd.DataFrame, config: list[str]) -> list[str]:
@@ -20,14 +24,26 @@ def swept_params(frame: pd.DataFrame, config: list[str]) -> list[str]:
     return [column for column in config if frame[column].nunique(dropna=False) > 1]
 
 
-def t_interval(mean: pd.Series, std: pd.Series, runs: pd.Series, level: float = 0.95,
-               ) -> tuple[pd.Series, pd.Series]:
-    """Two-sided t confidence interval of a mean; NaN for groups of one run."""
+def mean_interval(mean: pd.Series, std: pd.Series, runs: pd.Series,
+                  bounds: tuple[float, float] = (-np.inf, np.inf), level: float = CONFIDENCE,
+                  ) -> tuple[pd.Series, pd.Series]:
+    """The interval of a group's mean, the one place the report's intervals come from: a
+    two-sided t-interval clipped to the metric's range `bounds` (an accuracy's [0, 100]:
+    the t-interval of a few spread values runs past it, the true mean cannot); NaN for
+    groups of fewer than MIN_RUNS runs, shown as TOO_FEW (two values say nothing of the
+    spread)."""
     from scipy.stats import t
 
-    dof = (runs - 1).where(runs > 1)
+    dof = (runs - 1).where(runs >= MIN_RUNS)
     half = t.ppf(0.5 + level / 2, dof) * std / np.sqrt(runs)
-    return mean - half, mean + half
+    return (mean - half).clip(lower=bounds[0]), (mean + half).clip(upper=bounds[1])
+
+
+def interval_text(low: float, high: float) -> str:
+    """`[83.1, 86.2]`, or TOO_FEW where there is no interval."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return TOO_FEW
+    return f"[{low:.4g}, {high:.4g}]"
 
 
 def group_stats(frame: pd.DataFrame, by: list[str], metric: str, goal: str,
@@ -38,12 +54,13 @@ def group_stats(frame: pd.DataFrame, by: list[str], metric: str, goal: str,
     The first len(by) columns hold the values, named after the parameters (a parameter named
     like a statistic, `runs` say, is `param:runs`), then STAT_COLUMNS."""
     values = frame[metric].astype("float64")
-    grouped = values.groupby(_keys(frame, by), dropna=False, sort=True)
+    grouped = values.groupby(_keys(frame, by), dropna=False, sort=True, observed=True)
     table = grouped.agg(runs="count", mean="mean", std="std",
                         best="max" if goal == "max" else "min")
-    table["ci_low"], table["ci_high"] = t_interval(table["mean"], table["std"], table["runs"])
+    table["ci_low"], table["ci_high"] = mean_interval(table["mean"], table["std"], table["runs"],
+                                                      metric_bounds(metric, values))
     if excluded is not None and len(excluded):
-        left_out = excluded.groupby(_keys(excluded, by), dropna=False).size()
+        left_out = excluded.groupby(_keys(excluded, by), dropna=False, observed=True).size()
         table["excluded"] = left_out.reindex(table.index, fill_value=0).astype(int)
     else:
         table["excluded"] = 0
@@ -54,8 +71,9 @@ def group_stats(frame: pd.DataFrame, by: list[str], metric: str, goal: str,
 
 
 def _keys(frame: pd.DataFrame, by: list[str]) -> list[pd.Series]:
-    """The grouping columns, named by position (parameter names may repeat a statistic's)."""
-    return [frame[column].rename(position) for position, column in enumerate(by)]
+    """The grouping columns, continuous ones binned, named by position (parameter names may
+    repeat a statistic's)."""
+    return [binned(frame[column]).rename(position) for position, column in enumerate(by)]
 
 
 def one_way_stats(frame: pd.DataFrame, params: list[str], metric: str, goal: str,

@@ -1,6 +1,5 @@
 """The report directory end to end, and the commands that write it."""
 
-import html
 import json
 import re
 
@@ -10,13 +9,13 @@ from click.testing import CliRunner
 from sweep_data import SWEEP_111, make_runs_dir
 
 from analysis.commands import export, report, stats
-from analysis.report import ReportOptions, build_report
+from analysis.report import ReportOptions, Table, build_report
 from analysis.rerun import rerun_verdict
 from analysis.sources import load_runs_dir
 from analysis.wandb_csv import read_csv_export
 from vgg_sweep.cli import main
 
-SECTIONS = ["Overview", "Best configuration", "Group statistics", "Lints", "Plots",
+SECTIONS = ["At a glance", "Overview", "Best configuration", "Group statistics", "Lints", "Plots",
             "Re-run of the best configuration"]
 PNGS = {"parallel_coordinates.png", "metric_vs_step.png", "curves.png", "importance.png",
         "expected_best.png"}
@@ -61,7 +60,7 @@ def test_report_numbers(built):
     markdown = (out / "report.md").read_text()
     assert f"Excluded from the statistics: {excluded} crashed runs" in markdown
     best = finished.loc[finished["val_acc"].idxmax()]
-    name = html.escape(best["name"], quote=False)
+    name = best["name"].replace("<", "&lt;")  # a tag's < escaped in Markdown, nothing else
     assert f"Best run: {name} with val_acc = {best['val_acc']:.4g}" in markdown
     verdict = rerun_verdict(best["val_acc"], [70.0, 71.0, 72.5])
     assert not verdict["inside"] and verdict["verdict"] in markdown
@@ -88,7 +87,7 @@ def test_html_is_self_contained_and_escaped(built):
 def test_report_lints_on_the_111_run_sweep(tmp_path):
     sections = build_report(read_csv_export(SWEEP_111), tmp_path, ReportOptions())
     lints = next(s for s in sections if s.title == "Lints").blocks
-    messages = [b for b in lints if isinstance(b, str)]
+    messages = [b.caption for b in lints if isinstance(b, Table)]
     assert any(m.startswith("[no-effect parameter] autoaugment, batch_norm, use_cutout")
                for m in messages)
     assert "[unfinished runs] 4 crashed (left out of the statistics unless --states all)" \

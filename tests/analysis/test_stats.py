@@ -29,8 +29,9 @@ def direct_stats(raw: pd.DataFrame, param: str) -> pd.DataFrame:
     for value, group in raw.groupby(param):
         values = group["val_acc"]
         low, high = (scipy_stats.t.interval(0.95, len(values) - 1, loc=values.mean(),
-                                            scale=values.sem()) if len(values) > 1
-                     else (np.nan, np.nan))
+                                            scale=values.sem()) if len(values) >= 3
+                     else (np.nan, np.nan))  # an interval needs 3 runs, lies in [0, 100]
+        low, high = max(low, 0.0) if low == low else low, min(high, 100.0)
         rows.append({"value": str(value).lower() if isinstance(value, bool) else str(value),
                      "runs": len(values), "mean": values.mean(), "std": values.std(),
                      "best": values.max(), "ci_low": low, "ci_high": high})
