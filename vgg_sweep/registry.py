@@ -192,3 +192,51 @@ DATASETS: Table[DataSetInfo] = Table(
     DataSetInfo("synthetic", "vgg_sweep.data:load_synthetic", num_classes=10,
                 image_shape=(3, 16, 16)),
 )
+
+
+# --- what a trial logs -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A number our trainer logs, the names a sweep's `metric.name` may take.
+
+    `per_epoch`: in every history row (hyperband and learning curves read it), else in the
+    run's summary only (known at the end). `families`: the model families that log it
+    (`ModelInfo.family`). `better`: "max" or "min" where a sweep would optimise it, else None
+    (a count or a size). tests/engine/test_validation_person.py trains a tiny CNN and an SVM
+    and checks this table against the numbers their records hold, both ways.
+    """
+
+    name: str
+    per_epoch: bool = False
+    families: tuple[str, ...] = ("cnn",)
+    better: str | None = None
+
+
+_BOTH = ("cnn", "svm")
+METRICS: dict[str, MetricInfo] = {metric.name: metric for metric in (
+    MetricInfo("val_acc", per_epoch=True, families=_BOTH, better="max"),
+    MetricInfo("val_loss", per_epoch=True, better="min"),
+    MetricInfo("train_acc", per_epoch=True, better="max"),
+    MetricInfo("train_loss", per_epoch=True, better="min"),
+    MetricInfo("epoch", per_epoch=True, families=_BOTH),
+    MetricInfo("lr", per_epoch=True),
+    MetricInfo("epoch_time_sec", per_epoch=True, better="min"),
+    MetricInfo("images_per_sec", per_epoch=True, better="max"),
+    MetricInfo("train_time_ms", per_epoch=True, families=("svm",), better="min"),
+    MetricInfo("test_acc", families=_BOTH, better="max"),
+    MetricInfo("test_loss", better="min"),
+    MetricInfo("best_val_acc", families=_BOTH, better="max"),
+    MetricInfo("best_epoch", families=_BOTH),
+    MetricInfo("train_time_sec", better="min"),
+    MetricInfo("predict_time_ms", families=("svm",), better="min"),
+    MetricInfo("support_vectors", families=("svm",)),
+    MetricInfo("params", better="min"),
+    MetricInfo("params_total"),
+    MetricInfo("macs", better="min"),  # these three with count_flops (the default)
+    MetricInfo("flops", better="min"),
+    MetricInfo("macs_ptflops"),
+    MetricInfo("threads"),
+    MetricInfo("train_size", families=_BOTH),
+    MetricInfo("val_size", families=_BOTH),
+)}

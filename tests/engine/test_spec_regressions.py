@@ -10,7 +10,7 @@ from contract import assert_contract, run_cli
 
 from vgg_sweep.engine.spec import MAX_RUNS
 
-HB = "method: random\nmetric: {name: a}\nearly_terminate: {type: hyperband, %s}\n" \
+HB = "method: random\nmetric: {name: val_loss}\nearly_terminate: {type: hyperband, %s}\n" \
      "parameters:\n  lr: {value: 0.1}\n"
 RANDOM = "method: random\nparameters:\n  %s\n"
 GRID = "method: grid\nparameters:\n  %s\n"

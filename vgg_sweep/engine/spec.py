@@ -30,9 +30,10 @@ import yaml
 
 from vgg_sweep import config as trial_config
 from vgg_sweep.config import ConfigError, describe_allowed, field_type, parse_value
-from vgg_sweep.engine.distributions import support
+from vgg_sweep.engine.distributions import TAIL_Z, support
 from vgg_sweep.engine.methods import MAX_RUNS, METHODS, Method
 from vgg_sweep.errors import UserError
+from vgg_sweep.registry import METRICS, MODELS
 
 TOP_LEVEL = ("program", "command", "method", "metric", "parameters", "early_terminate",
              "run_cap", "name", "description", "project", "entity",
@@ -225,6 +226,8 @@ def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
     hyperband = _hyperband(raw.get("early_terminate"), path)
     if hyperband is not None and metric is None:
         raise SpecError(path, "early_terminate", "hyperband needs metric: {name: ..., goal: ...}")
+    if metric is not None:
+        _check_metric(metric, goal, hyperband, params, path, warnings)
     run_cap = raw.get("run_cap")
     if run_cap is not None and (not _is_int(run_cap) or not 1 <= run_cap <= MAX_RUNS):
         raise SpecError(path, "run_cap", f"{_show(run_cap)} is not an integer in [1, {MAX_RUNS}]")
@@ -380,7 +383,7 @@ def _parameter(name: str, body: Any, path: Path, warnings: list[str]) -> Param:
     if kind in CHOICE_KINDS:
         _check_choices(name, kind, args, path, warnings)
     else:
-        _check_numeric(name, kind, args, path)
+        _check_numeric(name, kind, args, path, warnings)
     return Param(name, kind, args)
 
 
@@ -433,7 +436,7 @@ def _check_choices(name: str, kind: str, args: dict, path: Path, warnings: list[
                             "not 1")
 
 
-def _check_numeric(name: str, kind: str, args: dict, path: Path) -> None:
+def _check_numeric(name: str, kind: str, args: dict, path: Path, warnings: list[str]) -> None:
     key = f"parameters.{name}"
     kind_of_field = field_type(name)
     if kind_of_field not in (int, float):
@@ -458,15 +461,137 @@ def _check_numeric(name: str, kind: str, args: dict, path: Path) -> None:
     if not (_storable_number(low) and _storable_number(high)):
         raise SpecError(path, key, f"{kind} draws from [{low:g}, {high:g}], beyond what a float "
                         "holds; narrow it (min/max are exponents for log_uniform, not values)")
-    try:
-        for bound in (low, high):
-            parse_value(name, bound)
-    except ConfigError:
+    if not (_allowed(name, low) and _allowed(name, high)):
+        hint = _exponent_hint(kind) or ("; a normal draws negatives: for a positive parameter "
+                                        "use log_normal or log_uniform_values"
+                                        if kind.endswith("normal") and low < 0 else "")
         raise SpecError(path, key, f"{kind} draws from [{low:g}, {high:g}] but {name} takes "
-                        f"{describe_allowed(name)}") from None
+                        f"{describe_allowed(name)}{hint}")
+    trap = _trap(Param(name, kind, args))
+    if trap:
+        warnings.append(f"{path}: {key}: {trap}")
+
+
+def _check_metric(name: str, goal: str, hyperband: Hyperband | None, params: dict[str, Param],
+                  path: Path, warnings: list[str]) -> None:
+    """The metric is one the trainer logs (`registry.METRICS`), per epoch where hyperband
+    reads it; a goal that seeks the worst runs, and models that never log it, are warned of."""
+    info = METRICS.get(name)
+    if info is None:
+        raise SpecError(path, "metric.name", f"{name!r} is not logged by the trainer"
+                        f"{_did_you_mean(name, METRICS)}; trials log {', '.join(METRICS)}")
+    if hyperband is not None and not info.per_epoch:
+        per_epoch = ", ".join(m.name for m in METRICS.values() if m.per_epoch and m.better)
+        raise SpecError(path, "early_terminate", f"hyperband compares {name} after every epoch "
+                        f"but trials log it only at their end; use a per-epoch metric: {per_epoch}")
+    wanted = {"max": "maximize", "min": "minimize"}.get(info.better or "", goal)
+    if goal != wanted:
+        warnings.append(f"{path}: metric.goal: {goal} {name} seeks the worst runs ("
+                        f"minimize is W&B's default when goal: is left out); write goal: {wanted}")
+    silent = [model for model in _models(params) if MODELS[model].family not in info.families]
+    if silent:
+        warnings.append(f"{path}: metric.name: {', '.join(silent)} trials do not log {name}; "
+                        "they will end 'no metric'")
+
+
+def _models(params: dict[str, Param]) -> list[str]:
+    """The models the sweep's trials may get (canonical names)."""
+    param = params.get("model")
+    if param is None:
+        return [trial_config.FIELDS["model"].default]
+    values = [param.args["value"]] if param.kind == "constant" else param.args["values"]
+    return list(dict.fromkeys(parse_value("model", value) for value in values))
+
+
+# W&B's legacy log distributions take exponents; the _values ones take the values themselves.
+EXPONENT_KINDS = {"log_uniform": "log_uniform_values", "q_log_uniform": "q_log_uniform_values",
+                  "inv_log_uniform": "inv_log_uniform_values"}
+RARE = 1e-6  # a share of draws outside the field's range worth a warning
+
+
+def _trap(param: Param) -> str | None:
+    """What a distribution draws that its writer most likely did not mean, or None: bounds of
+    an exponent distribution that read like values (the W&B exponent trap), a normal whose
+    draws may leave the field's range (a negative learning rate)."""
+    name, kind, args = param.name, param.kind, param.args
+    if (kind in EXPONENT_KINDS and args["min"] > 0
+            and _allowed(name, args["min"]) and _allowed(name, args["max"])):
+        return (f"{kind} takes exponents: it draws {_span(param)}, not "
+                f"{args['min']:g}..{args['max']:g}{_exponent_hint(kind)}")
+    if kind in ("normal", "q_normal"):
+        outside = _mass_outside(name, args["mu"], args["sigma"])
+        if outside >= RARE:
+            return (f"{kind} may draw any number and {name} takes {describe_allowed(name)}: "
+                    f"{100 * outside:.2g} % of draws fall outside and fail; for a positive "
+                    "parameter use log_normal or log_uniform_values")
+    return None
+
+
+def _exponent_hint(kind: str) -> str:
+    if kind not in EXPONENT_KINDS:
+        return ""
+    return (f"; min and max of {kind} are exponents (W&B's exponent trap): for values write "
+            f"distribution: {EXPONENT_KINDS[kind]}")
+
+
+def _mass_outside(name: str, mu: float, sigma: float) -> float:
+    """The share of normal(mu, sigma) draws outside the field's bounds."""
+    meta = trial_config.FIELDS[name].metadata
+    if sigma == 0:
+        return 0.0
+    below = _tail((mu - meta["low"]) / sigma) if meta["low"] is not None else 0.0
+    above = _tail((meta["high"] - mu) / sigma) if meta["high"] is not None else 0.0
+    return below + above
+
+
+def _tail(z: float) -> float:
+    """P(Z > z) of a standard normal."""
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def describe_draws(spec: SweepSpec) -> list[str]:
+    """What each swept parameter draws, in the values the trials get (`lr: log_uniform ->
+    e^-9.21..e^-2.303 = 0.0001..0.1`)."""
+    return [f"{name}: {_draws(param)}" for name, param in spec.params.items()
+            if param.kind != "constant"]
+
+
+def _draws(param: Param) -> str:
+    kind, args = param.kind, param.args
+    if kind == "categorical":
+        return f"{kind} -> one of {', '.join(map(str, args['values']))}"
+    if kind == "categorical_w_probabilities":
+        return f"{kind} -> " + ", ".join(f"{value} ({p:g})" for value, p in
+                                         zip(args["values"], args["probabilities"], strict=True))
+    return f"{kind} -> {_span(param)}"
+
+
+def _span(param: Param) -> str:
+    """The numbers a numeric distribution draws (`e^-9.21..e^-2.303 = 0.0001..0.1`)."""
+    kind, args = param.kind, param.args
+    low, high = support(param)
+    span = f"{low:.5g}..{high:.5g}"
+    base = kind.removeprefix("q_")
+    if base in ("log_uniform", "inv_log_uniform"):
+        sign = "-" if base == "inv_log_uniform" else ""
+        first, last = ("max", "min") if sign else ("min", "max")
+        span = f"e^{sign}{args[first]:.4g}..e^{sign}{args[last]:.4g} = {span}"
+    if base in ("normal", "log_normal", "beta"):
+        span += f" (the central {100 * math.erf(TAIL_Z / math.sqrt(2)):.2f} % of draws)"
+    if "q" in args:
+        span += f" in steps of {args['q']:g}"
+    return span
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+def _allowed(name: str, value: Any) -> bool:
+    try:
+        parse_value(name, value)
+    except ConfigError:
+        return False
+    return True
+
 
 def _storable_number(value: int | float) -> bool:
     """Finite, and an integer only up to MAX_INT: what a study stores and gives back."""
