@@ -9,8 +9,6 @@ import click
 from vgg_sweep.engine.spec import SweepSpec, describe_draws, load_spec
 from vgg_sweep.errors import warn
 from vgg_sweep.options import in_process_option, override_option, runs_dir_option, workers_option
-from vgg_sweep.preflight import allow_dead_option
-from vgg_sweep.progress import closing
 from vgg_sweep.record import make_dir
 
 
@@ -96,8 +94,7 @@ Run the same command again to resume."""
 
 
 def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_process,
-         overrides, seed, heartbeat, max_failures, retry_failed=False, no_preflight=True,
-         allow_dead=False):
+         overrides, seed, heartbeat, max_failures, retry_failed=False):
     from vgg_sweep.engine.local import run_sweep
     from vgg_sweep.engine.storage import storage_kind
 
@@ -108,10 +105,6 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
                                "drop --workers")
     if storage is None or storage_kind(storage).local_dir:  # say now if it cannot be made
         make_dir(Path(runs_dir) / spec.name, "--runs-dir")
-    if create and not no_preflight and _is_new(spec, storage, runs_dir):
-        from vgg_sweep.preflight import check
-
-        check(spec, allow_dead)
     click.echo(f"sweep {spec.name!r}: {space_summary(spec)}")
     summary = run_sweep(spec, storage=storage, runs_dir=Path(runs_dir), workers=workers,
                         count=count, gpus=gpu_list, create=create, seed=seed,
@@ -121,8 +114,10 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
                        ("finished", "pruned", "failed", "retried"))
     rerun = f" ({summary.rerun} failed trials run again)" if retry_failed else ""
     click.echo(f"sweep {spec.name!r}: {counts}{rerun}; records in {Path(runs_dir) / spec.name}")
-    click.echo(closing(spec.metric, summary.best, spec.constants,
-                       f"vgg-sweep report {Path(runs_dir) / spec.name}"))
+    if summary.best is not None:
+        attrs = summary.best.user_attrs
+        click.echo(f"best {spec.metric}={summary.best.value:.4g}: run {attrs.get('run_id')} "
+                   f"{attrs.get('params')}")
     for line in summary.errors:
         click.echo(f"vgg-sweep: error: {line}", err=True)
     if summary.broken_workers and not summary.errors:
@@ -141,23 +136,10 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
         raise click.exceptions.Exit(1)
 
 
-def _is_new(spec: SweepSpec, storage: str | None, runs_dir) -> bool:
-    """No study of this sweep in the storage yet (a resume skips preflight)."""
-    import optuna
-
-    from vgg_sweep.engine.storage import default_journal, open_storage
-
-    url = storage or default_journal(runs_dir, spec.name)
-    return spec.name not in optuna.study.get_all_study_names(open_storage(url))
-
-
 @click.command(epilog=EXIT_CODES)
 @_engine_options
 @click.option("--retry-failed", is_flag=True, help="first enqueue the trials that failed for "
               "good again, as new runs (new run ids; finished trials are not run again)")
-@click.option("--no-preflight", is_flag=True, help="start a new sweep without first probing "
-              "that every swept value reaches the training (vgg-sweep preflight)")
-@allow_dead_option
 def sweep(**options):
     """Create (or resume) a local sweep from a W&B sweep YAML and run it."""
     _run(True, **options)
