@@ -35,6 +35,7 @@ from vgg_sweep.models import build_model
 from vgg_sweep.optim import build_optimizer, build_scheduler
 from vgg_sweep.outcome import OnEpoch, Outcome, State, StopFlag
 from vgg_sweep.record import atomic_write_bytes, remove_partial_writes
+from vgg_sweep.progress import epoch_line
 from vgg_sweep.registry import MODELS, SCHEDULERS
 from vgg_sweep.svm import run_svm_trial
 from vgg_sweep.telemetry import Telemetry
@@ -298,6 +299,7 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> O
     data = load_dataset(config.dataset, config.data_dir)
     splits = split(data, config)
     trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
+    started = time.monotonic()
     checkpoint = run_dir / CHECKPOINT_FILE
     if resume and checkpoint.exists():
         try:
@@ -326,7 +328,10 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> O
             trial.best_val_acc, trial.best_epoch = row["val_acc"], trial.epoch
         trial.save(checkpoint, tracker.history + [row])
         tracker.log_epoch(row, media)
-        if on_epoch is not None and on_epoch(trial.epoch, row):
+        if on_epoch is None:  # no engine says this trial's epochs (vgg_sweep.progress): we do
+            print(epoch_line(trial.epoch, config.epochs, row, time.monotonic() - started),
+                  flush=True)
+        elif on_epoch(trial.epoch, row):
             state = State.PRUNED  # tested below with this epoch's weights
     summary = {**base, **(tracker.history[-1] if tracker.history else {}),
                "best_val_acc": trial.best_val_acc, "best_epoch": trial.best_epoch,
@@ -352,9 +357,5 @@ def _run_epoch(trial: Trial, show_progress: bool, stop: StopFlag) -> dict[str, A
     if not row["complete"]:
         return row
     val_loss, val_acc, _ = trial.evaluate(trial.data["val_x"], trial.data["val_y"])
-    if show_progress:
-        tqdm.write(f"epoch {trial.epoch + 1}/{trial.config.epochs}: train loss "
-                   f"{row['train_loss']:.3f} acc {row['train_acc']:.1f}%, val loss "
-                   f"{val_loss:.3f} acc {val_acc:.1f}%, {row['images_per_sec']:.0f} img/s")
     return {"epoch": trial.epoch + 1, **row, "val_loss": val_loss, "val_acc": val_acc,
             "lr": lr}

@@ -9,6 +9,7 @@ import click
 from vgg_sweep.engine.spec import SweepSpec, describe_draws, load_spec
 from vgg_sweep.errors import warn
 from vgg_sweep.options import in_process_option, override_option, runs_dir_option, workers_option
+from vgg_sweep.progress import closing
 from vgg_sweep.record import make_dir
 
 
@@ -114,10 +115,8 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
                        ("finished", "pruned", "failed", "retried"))
     rerun = f" ({summary.rerun} failed trials run again)" if retry_failed else ""
     click.echo(f"sweep {spec.name!r}: {counts}{rerun}; records in {Path(runs_dir) / spec.name}")
-    if summary.best is not None:
-        attrs = summary.best.user_attrs
-        click.echo(f"best {spec.metric}={summary.best.value:.4g}: run {attrs.get('run_id')} "
-                   f"{attrs.get('params')}")
+    click.echo(closing(spec.metric, summary.best, spec.constants,
+                       f"vgg-sweep report {Path(runs_dir) / spec.name}"))
     for line in summary.errors:
         click.echo(f"vgg-sweep: error: {line}", err=True)
     if summary.broken_workers and not summary.errors:

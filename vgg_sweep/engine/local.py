@@ -1,8 +1,9 @@
 """The local engine: create or join a study, start the workers, wait, summarise.
 
 `run_sweep` enqueues the planned points (once, whoever comes first), then spawns one worker
-process per `--workers` (or per GPU, each with its CUDA_VISIBLE_DEVICES) and shows a
-sweep-level progress bar when stderr is a terminal. Workers are spawned, not forked: a fork
+process per `--workers` (or per GPU, each with its CUDA_VISIBLE_DEVICES) and prints their
+lines (each epoch, each trial's end) and the sweep's status: trials done of how many, the
+best so far, elapsed, ETA (`vgg_sweep.progress`). Workers are spawned, not forked: a fork
 of a process holding storage connections and threads is unsafe, and spawned workers start
 without torch.
 """
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
-import sys
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from vgg_sweep.engine.spec import SweepSpec
 from vgg_sweep.engine.storage import check_storage, default_journal, open_storage, quiet_optuna
 from vgg_sweep.engine.worker import Job, work
 from vgg_sweep.outcome import State
+from vgg_sweep.progress import Console, SweepStatus, best_text, eta
 
 
 @dataclasses.dataclass
@@ -56,6 +59,10 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
     check_storage(url, workers)
     study, created = work_queue.open_study(spec, open_storage(url), create=create, seed=seed)
     planned = work_queue.fill_queue(study, spec, created)
+    if spec.metric:  # the dashboard's name for the objective, not "Objective 0"
+        with warnings.catch_warnings(category=optuna.exceptions.ExperimentalWarning,
+                                     action="ignore"):
+            study.set_metric_names([spec.metric])
     job = Job(spec=spec, storage_url=url, runs_dir=Path(runs_dir), **job_options)
     work_queue.restart(study)
     work_queue.reclaim_stale(study, job.grace)  # before --retry-failed looks for failed trials
@@ -64,15 +71,21 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
     context = multiprocessing.get_context("spawn")
     budget = context.Value("i", count) if count is not None else None
     errors = context.SimpleQueue()
+    pipes = [context.Pipe(duplex=False) for _ in range(workers)]  # (read, write) per worker
     # CPU workers share the cores: N workers each using every core would thrash.
     threads = None if gpus else max(1, (os.cpu_count() or 1) // workers)
     processes = [context.Process(target=work, name=f"w{index}",
-                                 args=(job, f"w{index}", errors, budget,
+                                 args=(job, f"w{index}", errors, pipes[index][1], budget,
                                        gpus[index] if gpus else None, threads))
                  for index in range(workers)]
     for process in processes:
         process.start()
-    interrupted = _wait(processes, study, total=count or planned or spec.run_cap)
+    for _, writer in pipes:
+        writer.close()  # the workers hold them now
+    done = summarise(study, None).states["done"]
+    whole = planned or spec.run_cap
+    total = whole if count is None else min(done + count, whole or done + count)
+    interrupted = _wait(processes, [reader for reader, _ in pipes], study, spec, total)
     summary = summarise(study, spec, interrupted)
     summary.stopped = work_queue.stop_reason(study)
     summary.new_failures = len(_failed(study) - failed_before)
@@ -96,27 +109,52 @@ def _error_lines(errors) -> list[str]:
     return [f"{', '.join(names)}: {message}" for message, names in labels.items()]
 
 
-def _wait(processes, study: optuna.Study, total: int | None) -> bool:
-    """Join the workers, updating the bar; Ctrl-C is passed on once and waited out."""
-    from tqdm import tqdm
-
-    interrupted = False
-    with tqdm(total=total, unit="trial", desc="sweep", disable=not sys.stderr.isatty(),
-              leave=False) as bar:
-        while any(p.is_alive() for p in processes):
-            try:
-                for process in processes:
-                    process.join(timeout=1.0)
-                if not bar.disable:
-                    bar.n = summarise(study, None).states.get("done", 0)
-                    bar.refresh()
-            except KeyboardInterrupt:
-                interrupted = True
-                for process in processes:
-                    if process.is_alive():
-                        os.kill(process.pid, signal.SIGINT)
-                time.sleep(0.1)
+def _wait(processes, readers, study: optuna.Study, spec: SweepSpec, total: int | None,
+          ) -> bool:
+    """Join the workers, printing their lines and, once a second, the sweep's status
+    (`total`: the trials done when this run ends, None: no end); Ctrl-C is passed on once
+    and waited out."""
+    console, interrupted, shown = Console(), False, 0.0
+    while any(p.is_alive() for p in processes):
+        try:
+            sentinels = [p.sentinel for p in processes if p.is_alive()]
+            ready = multiprocessing.connection.wait([*readers, *sentinels], timeout=1.0)
+            readers = [r for r in readers if r not in ready or _print_lines(r, console)]
+            if time.monotonic() - shown >= 1.0:
+                console.status(_status(study, spec, total, len(processes)))
+                shown = time.monotonic()
+        except KeyboardInterrupt:
+            interrupted = True
+            for process in processes:
+                if process.is_alive():
+                    os.kill(process.pid, signal.SIGINT)
+            time.sleep(0.1)
+    for reader in readers:
+        _print_lines(reader, console)
+    console.close()
     return interrupted
+
+
+def _print_lines(reader, console: Console) -> bool:
+    """Every line a worker has sent so far; False once it has exited (end of file)."""
+    try:
+        while reader.poll():
+            console.say(reader.recv())
+    except EOFError:
+        return False
+    return True
+
+
+def _status(study: optuna.Study, spec: SweepSpec, total: int | None, workers: int,
+            ) -> SweepStatus:
+    summary = summarise(study, spec)
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    durations = [t.duration.total_seconds() for t in trials if t.duration is not None]
+    done = summary.states["done"]
+    best = summary.best
+    return SweepStatus(done, summary.states.get("running", 0), total,
+                       best and best_text(spec.metric, best.value, best.user_attrs.get("run_id")),
+                       eta(done, total, durations, workers))
 
 
 def summarise(study: optuna.Study, spec: SweepSpec | None, interrupted: bool = False,

@@ -9,6 +9,10 @@ command resumes the sweep. A worker also stops claiming when the study says the 
 An error in the worker's own code while it handles a trial fails that trial for good (its
 reason names the error) and the worker goes on; any other error ends the worker: its one-line
 message goes to `errors` for the sweep to print, and its exit code is 1.
+
+A worker prints nothing itself: its lines (one per epoch of its trial, told by the trial's
+`on_epoch` or the epoch channel; one when a trial ends) go to `lines`, which the sweep's
+process prints above its status line (`vgg_sweep.progress`).
 """
 
 from __future__ import annotations
@@ -16,15 +20,16 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.queues import SimpleQueue
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
-import click
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
@@ -36,7 +41,8 @@ from vgg_sweep.engine.spec import SweepSpec
 from vgg_sweep.engine.storage import open_storage, quiet_optuna
 from vgg_sweep.errors import UserError
 from vgg_sweep.outcome import Outcome, State, StopFlag
-from vgg_sweep.record import read_history
+from vgg_sweep.progress import duration, epoch_line
+from vgg_sweep.record import RECORD_FILE, read_history
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,12 @@ class Job:
         return 3 * self.heartbeat
 
 
-def work(job: Job, label: str, errors: SimpleQueue, budget: Synchronized | None = None,
-         gpu: str | None = None, threads: int | None = None) -> None:
-    """The worker loop; `budget` is the trial count left to all workers (--count);
+def work(job: Job, label: str, errors: SimpleQueue, lines: Connection,
+         budget: Synchronized | None = None, gpu: str | None = None,
+         threads: int | None = None) -> None:
+    """The worker loop, its progress lines sent on `lines` (a pipe of its own: a worker
+    killed mid-send holds no lock the others need) as "[label] ...";
+    `budget` is the trial count left to all workers (--count);
     `threads` caps the CPU threads of its trials (set before torch is imported, and
     inherited by trial subprocesses)."""
     if gpu is not None:
@@ -67,6 +76,7 @@ def work(job: Job, label: str, errors: SimpleQueue, budget: Synchronized | None 
     if threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
     quiet_optuna()
+    say = _sender(lines, label)
     with StopFlag().installed() as stop:  # Ctrl-C: the trial ends its batch, then we leave
         try:
             study, _ = work_queue.open_study(job.spec, open_storage(job.storage_url),
@@ -78,13 +88,24 @@ def work(job: Job, label: str, errors: SimpleQueue, budget: Synchronized | None 
                 if trial is None:
                     _give_back(budget)
                     return
-                outcome = run_one(job, study, trial, stop)
-                click.echo(f"[{label}] {describe(job.spec, trial, outcome)}")
+                started = time.monotonic()
+                outcome = run_one(job, study, trial, stop, say)
+                say(f"{describe(job.spec, trial, outcome)}, {duration(time.monotonic() - started)}")
                 if outcome.interrupted:
                     return
         except Exception as error:  # the sweep prints it; the study stays consistent (leases)
             errors.put((label, error_line(error)))
             sys.exit(1)
+
+
+def _sender(lines: Connection, label: str) -> Callable[[str], None]:
+    def say(line: str) -> None:
+        try:
+            lines.send(f"[{label}] {line}")
+        except OSError:  # the sweep's process is gone: nobody reads them
+            pass
+
+    return say
 
 
 def error_line(error: Exception) -> str:
@@ -97,17 +118,20 @@ def error_line(error: Exception) -> str:
     return f"{type(error).__name__}: {text}{because}"
 
 
-def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: StopFlag) -> Outcome:
-    """Run a claimed trial under a lease and tell the study how it ended."""
+def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: StopFlag,
+            say: Callable[[str], None]) -> Outcome:
+    """Run a claimed trial under a lease and tell the study how it ended; `say` gets one
+    line per epoch."""
     spec = job.spec
     heartbeat = work_queue.Heartbeat(trial, job.heartbeat)
     try:
         resume = "run_id" in trial.user_attrs  # a retry of the same run
         run_id = trial.user_attrs.get("run_id") or uuid.uuid4().hex[:8]
         trial.set_user_attr("run_id", run_id)
+        trial.set_user_attr("record", str(run_dir(job, run_id).resolve() / RECORD_FILE))
         params = spec.search.point(spec, trial, work_queue.study_seed(study))
         trial.set_user_attr("params", params)
-        outcome = _execute(job, trial, params, run_id, resume, stop)
+        outcome = _execute(job, trial, params, run_id, resume, stop, say)
     except Exception as error:  # a bad draw, a bug here: this trial failed, not the sweep
         outcome = Outcome(State.FAILED, reason=f"worker error: {error_line(error)}")
     finally:
@@ -125,32 +149,39 @@ def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: StopFlag) 
     return outcome
 
 
+def run_dir(job: Job, run_id: str) -> Path:
+    return Path(job.runs_dir) / job.spec.name / run_id
+
+
 def _execute(job: Job, trial: optuna.Trial, params: dict, run_id: str, resume: bool,
-             stop: StopFlag) -> Outcome:
-    spec = job.spec
+             stop: StopFlag, say: Callable[[str], None]) -> Outcome:
+    spec, started = job.spec, time.monotonic()
     try:
         config = make_config(params)
     except ConfigError as error:  # a draw of an unbounded distribution left the field's range
         return Outcome(State.FAILED, reason=str(error))
-    run_dir = Path(job.runs_dir) / spec.name / run_id
+    folder = run_dir(job, run_id)
 
     def on_epoch(epoch: int, row: dict[str, Any]) -> bool:
+        say(f"trial {trial.number} {run_id} "
+            f"{epoch_line(epoch, config.epochs, row, time.monotonic() - started)}")
         return _report(trial, spec, epoch, row) and trial.should_prune()
 
     if resume:  # the trial calls on_epoch for new epochs only; the pruner needs them all
-        for epoch, row in enumerate(read_history(run_dir), start=1):
+        for epoch, row in enumerate(read_history(folder), start=1):
             _report(trial, spec, epoch, row)
     if job.in_process:
         trial_fn = job.trial_fn or _default_trial_fn()
-        return run_in_process(trial_fn, config, run_dir, run_id=run_id, sweep=spec.name,
+        return run_in_process(trial_fn, config, folder, run_id=run_id, sweep=spec.name,
                               resume=resume, on_epoch=on_epoch)
-    return run_subprocess(job.trial_command, params, run_dir, runs_dir=Path(job.runs_dir),
+    return run_subprocess(job.trial_command, params, folder, runs_dir=Path(job.runs_dir),
                           run_id=run_id, sweep=spec.name, resume=resume, on_epoch=on_epoch,
                           should_stop=lambda: stop.raised)
 
 
 def _report(trial: optuna.Trial, spec: SweepSpec, epoch: int, row: dict[str, Any]) -> bool:
-    """Report the epoch's metric to Optuna; True when hyperband should now be asked."""
+    """Report the epoch's metric to Optuna (every method: the dashboard's learning curves);
+    True when hyperband should now be asked."""
     value = row.get(spec.metric) if spec.metric else None
     if isinstance(value, int | float) and math.isfinite(value):
         trial.report(float(value), epoch)
