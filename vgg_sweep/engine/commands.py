@@ -67,7 +67,10 @@ def _engine_options(command):
         click.option("--gpus", default=None, help="one worker per GPU, e.g. 0,1 (sets "
                      "CUDA_VISIBLE_DEVICES per worker)"),
         click.option("--count", type=click.IntRange(min=1), default=None,
-                     help="run at most this many trials in this invocation"),
+                     help="stop once the sweep has this many trials done (finished, pruned, "
+                     "failed, no metric), earlier runs of it included: after Ctrl-C the "
+                     "same command runs only the rest [default: the whole grid or run_cap; "
+                     "a random or bayes sweep without run_cap runs until Ctrl-C]"),
         click.option("--storage", default=None, help="postgresql://USER:PASS@HOST/DB for "
                      "several machines [default: journal file RUNS_DIR/SWEEP/study.log]"),
         runs_dir_option(),
@@ -89,8 +92,9 @@ def _engine_options(command):
 
 EXIT_CODES = """\b
 Exit code: 0 every trial of this run finished or was pruned; 1 a trial failed for
-good (crashed twice, or failed), a worker stopped on an error, or the sweep stopped
-after --max-consecutive-failures; 2 a mistake in the command or the YAML; 130 Ctrl-C.
+good (crashed twice, or failed), a trial finished without logging the sweep's metric,
+a worker stopped on an error, or the sweep stopped after --max-consecutive-failures;
+2 a mistake in the command or the YAML; 130 Ctrl-C.
 Run the same command again to resume."""
 
 
@@ -106,6 +110,9 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
                                "drop --workers")
     if storage is None or storage_kind(storage).local_dir:  # say now if it cannot be made
         make_dir(Path(runs_dir) / spec.name, "--runs-dir")
+    if count is None and spec.unbounded:
+        warn(f"{spec.method} search without --count or run_cap draws trials until Ctrl-C (the "
+             "same command resumes); bound it with --count N or run_cap: in the YAML")
     click.echo(f"sweep {spec.name!r}: {space_summary(spec)}")
     summary = run_sweep(spec, storage=storage, runs_dir=Path(runs_dir), workers=workers,
                         count=count, gpus=gpu_list, create=create, seed=seed,
@@ -117,8 +124,15 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
     click.echo(f"sweep {spec.name!r}: {counts}{rerun}; records in {Path(runs_dir) / spec.name}")
     click.echo(closing(spec.metric, summary.best, spec.constants,
                        f"vgg-sweep report {Path(runs_dir) / spec.name}"))
+    if count is not None and summary.done_before >= count:
+        click.echo(f"--count {count}: the sweep had {summary.done_before} trials done already; "
+                   "raise --count to run more")
     for line in summary.errors:
         click.echo(f"vgg-sweep: error: {line}", err=True)
+    if summary.no_metric:
+        click.echo(f"vgg-sweep: error: {len(summary.no_metric)} trial(s) finished without "
+                   f"logging {spec.metric} (runs {', '.join(summary.no_metric)}): counted as "
+                   "'no metric', not ranked", err=True)
     if summary.broken_workers and not summary.errors:
         warn(f"{summary.broken_workers} worker(s) died; run the same command again to resume")
     if summary.interrupted:
@@ -131,7 +145,7 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
     elif summary.new_failures:
         click.echo(f"vgg-sweep: {summary.new_failures} trial(s) of this run failed; "
                    "`vgg-sweep sweep --retry-failed` runs them again", err=True)
-    if summary.stopped or summary.new_failures or summary.broken_workers:
+    if summary.stopped or summary.new_failures or summary.broken_workers or summary.no_metric:
         raise click.exceptions.Exit(1)
 
 

@@ -34,7 +34,7 @@ from vgg_sweep.progress import Console, SweepStatus, best_text, eta
 @dataclasses.dataclass
 class SweepSummary:
     name: str
-    states: dict[str, int]  # finished | pruned | failed (run states) | retried | waiting | running
+    states: dict[str, int]  # finished | pruned | failed | no metric | retried | waiting | running
     best: optuna.trial.FrozenTrial | None
     interrupted: bool = False
     stopped: str | None = None  # why the sweep stopped after failures in a row
@@ -42,15 +42,18 @@ class SweepSummary:
     rerun: int = 0  # failed trials enqueued again by --retry-failed
     errors: list[str] = dataclasses.field(default_factory=list)  # "w0, w1: message"
     broken_workers: int = 0  # workers that died (their trials are retried)
+    no_metric: list[str] = dataclasses.field(default_factory=list)  # run ids, see summarise
+    done_before: int = 0  # trials done before this run: --count counts them
 
 
 def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = Path("runs"),
               workers: int = 1, count: int | None = None, gpus: list[str] | None = None,
               create: bool = True, seed: int = 0, retry_failed: bool = False,
               **job_options) -> SweepSummary:
-    """Run (or join, `create=False`) the sweep until done, `count` trials, Ctrl-C, or the
-    stop after `max_failures` failed trials in a row; `retry_failed` enqueues the trials
-    that failed for good again first.
+    """Run (or join, `create=False`) the sweep until done, `count` trials done in all (those
+    of earlier runs count: Ctrl-C and the same command runs the rest), Ctrl-C, or the stop
+    after `max_failures` failed trials in a row; `retry_failed` enqueues the trials that
+    failed for good again first.
 
     `job_options` go to `Job` (in_process, heartbeat, max_failures, trial_fn, trial_command)."""
     quiet_optuna()
@@ -68,6 +71,9 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
     work_queue.reclaim_stale(study, job.grace)  # before --retry-failed looks for failed trials
     rerun = len(work_queue.retry_failed(study)) if retry_failed else 0
     failed_before = _failed(study)
+    done_before = summarise(study, None).states["done"]
+    if count is not None:
+        count = max(0, count - done_before)  # from here on: trials left to this run
     context = multiprocessing.get_context("spawn")
     budget = context.Value("i", count) if count is not None else None
     errors = context.SimpleQueue()
@@ -90,6 +96,7 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
     summary.stopped = work_queue.stop_reason(study)
     summary.new_failures = len(_failed(study) - failed_before)
     summary.rerun = rerun
+    summary.done_before = done_before
     summary.errors = _error_lines(errors)
     summary.broken_workers = sum(1 for p in processes if p.exitcode not in (0, None)
                                  and not interrupted)
@@ -97,7 +104,15 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
 
 
 def _failed(study: optuna.Study) -> set[int]:
-    return {t.number for t in work_queue.failed_for_good(study.get_trials(deepcopy=False))}
+    """Trials that failed for good (a trial without its metric is counted apart)."""
+    return {t.number for t in work_queue.failed_for_good(study.get_trials(deepcopy=False))
+            if not _no_metric(t)}
+
+
+def _no_metric(trial: optuna.trial.FrozenTrial) -> bool:
+    """The run finished, but its record holds no value of the sweep's metric (the worker
+    failed it: nothing to rank it by)."""
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("state") == State.FINISHED
 
 
 def _error_lines(errors) -> list[str]:
@@ -159,14 +174,19 @@ def _status(study: optuna.Study, spec: SweepSpec, total: int | None, workers: in
 
 def summarise(study: optuna.Study, spec: SweepSpec | None, interrupted: bool = False,
               ) -> SweepSummary:
-    """Counts per outcome (a retried failure counts as `retried`, not `failed`) and the best."""
+    """Counts per outcome (a retried failure counts as `retried`, not `failed`; a finished run
+    without the metric as `no metric`, its run id in `no_metric`) and the best."""
     trials = study.get_trials(deepcopy=False)
     failed = {t.number for t in work_queue.failed_for_good(trials)}
     states: Counter = Counter()
+    no_metric = []
     for t in trials:
         if t.user_attrs.get("over_run_cap"):
             continue
-        if t.state == TrialState.COMPLETE:
+        if t.number in failed and _no_metric(t):
+            states["no metric"] += 1
+            no_metric.append(t.user_attrs.get("run_id"))
+        elif t.state == TrialState.COMPLETE:
             states[State.FINISHED] += 1
         elif t.state == TrialState.PRUNED:
             states[State.PRUNED] += 1
@@ -174,8 +194,9 @@ def summarise(study: optuna.Study, spec: SweepSpec | None, interrupted: bool = F
             states[State.FAILED if t.number in failed else "retried"] += 1
         else:
             states[t.state.name.lower()] += 1
-    states["done"] = states[State.FINISHED] + states[State.PRUNED] + states[State.FAILED]
+    states["done"] = (states[State.FINISHED] + states[State.PRUNED] + states[State.FAILED]
+                      + states["no metric"])
     best = None
     if spec is not None and spec.metric and states[State.FINISHED]:
         best = study.best_trial
-    return SweepSummary(study.study_name, dict(states), best, interrupted)
+    return SweepSummary(study.study_name, dict(states), best, interrupted, no_metric=no_metric)

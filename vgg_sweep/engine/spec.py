@@ -129,6 +129,11 @@ class SweepSpec:
     def constants(self) -> dict[str, Any]:
         return {n: p.args["value"] for n, p in self.params.items() if p.kind == "constant"}
 
+    @property
+    def unbounded(self) -> bool:
+        """Nothing planned and no run_cap: trials are drawn until --count or Ctrl-C."""
+        return self.run_cap is None and not self.search.plans(self)
+
 
 # --- loading -------------------------------------------------------------------------------------
 
@@ -269,6 +274,27 @@ def fingerprint(spec: SweepSpec) -> dict[str, Any]:
                        if p.kind != "constant"},
             "hyperband": None if spec.hyperband is None else list(spec.hyperband.bands),
             "run_cap": spec.run_cap}
+
+
+def settings(spec: SweepSpec) -> dict[str, Any]:
+    """The fixed values every trial trains with (YAML constants and --override), which a
+    resumed sweep must keep; fields that cannot change what is trained (`inert` in the
+    config: data_dir, device, threads...) may differ between runs and machines."""
+    return {name: value for name, value in spec.constants.items()
+            if not trial_config.FIELDS[name].metadata.get("inert")}
+
+
+def changed_settings(saved: dict[str, Any], spec: SweepSpec) -> list[str]:
+    """`epochs=1 (now 2)` for each setting of `spec` that differs from the `saved` ones (a
+    field left out is at its default)."""
+    now = settings(spec)
+
+    def value(given: dict[str, Any], name: str) -> Any:
+        return parse_value(name, given.get(name, trial_config.FIELDS[name].default))
+
+    names = [name for name in dict.fromkeys([*saved, *now]) if name in trial_config.FIELDS]
+    return [f"{name}={value(saved, name)} (now {value(now, name)})" for name in names
+            if value(saved, name) != value(now, name)]
 
 
 # --- sections ------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from vgg_sweep.engine.hyperband import WandbHyperbandPruner
-from vgg_sweep.engine.spec import SweepSpec, fingerprint
+from vgg_sweep.engine.spec import SweepSpec, changed_settings, fingerprint, settings
 from vgg_sweep.errors import UserError
 from vgg_sweep.outcome import State
 
@@ -73,6 +73,7 @@ def open_study(spec: SweepSpec, storage, *, create: bool, seed: int = 0,
         except DuplicatedStudyError:
             pass
         else:
+            study.set_user_attr("settings", settings(spec))  # before "spec", which joiners await
             study.set_user_attr("spec", fingerprint(spec))
             study.set_user_attr("seed", seed)
             return study, True
@@ -86,6 +87,12 @@ def open_study(spec: SweepSpec, storage, *, create: bool, seed: int = 0,
     if saved is not None and saved != _jsonable(fingerprint(spec)):
         raise UserError(f"sweep {spec.name!r} already exists with another search space, "
                         f"metric or method; set name: in {spec.path} to start a new sweep")
+    saved = study.user_attrs.get("settings")  # None: a study of an earlier version
+    changed = [] if saved is None else changed_settings(saved, spec)
+    if changed:
+        raise UserError(f"sweep {spec.name!r} was created with other settings: "
+                        f"{', '.join(changed)}; run it with the --override values and YAML it "
+                        f"was created with, or set name: in {spec.path} to start a new sweep")
     stored_seed = study.user_attrs.get("seed", seed)
     study.sampler = spec.search.sampler(stored_seed)
     return study, False
