@@ -20,9 +20,10 @@ import torch
 import wandb
 from contract import assert_contract, run_cli
 from wandb.wandb_agent import Agent
-from wandb_files import PublicRun, offline_run_files, read_offline_run
+from wandb_files import PublicRun
 
 from vgg_sweep.record import read_record
+from vgg_sweep.wandb_log import offline_run_logs, read_run_log
 
 TINY = {"dataset": "synthetic", "epochs": 2, "train_subset": 128, "batch_size": 64,
         "plots": False, "count_flops": False, "grad_flow_every": 0, "weight_flow": False}
@@ -113,7 +114,7 @@ def test_report_on_wandb_runs_that_our_tracker_logged(tmp_path, monkeypatch):
             capture_output=True, text=True, timeout=300)
         assert done.returncode == (1 if run_id == "c" else 0), done.stderr[-2000:]
 
-    offline = [read_offline_run(path) for path in offline_run_files(runs_dir)]
+    offline = [read_run_log(path) for path in offline_run_logs(runs_dir)]
     assert sorted(run.run_id for run in offline) == ["a", "b", "c"]
     assert all(run.summary["state"] == run.state for run in offline)  # the clashing key
     public = [PublicRun(run, "me", "vgg-sweep", "sw1") for run in offline]
