@@ -22,6 +22,7 @@ COMMANDS = {
     "validate": "vgg_sweep.engine.commands:validate",
     "sweep": "vgg_sweep.engine.commands:sweep",
     "agent": "vgg_sweep.engine.commands:agent",
+    "dashboard": "vgg_sweep.engine.dashboard:dashboard",
     "report": "analysis.commands:report",
     "export": "analysis.commands:export",
     "stats": "analysis.commands:stats",

@@ -88,9 +88,8 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
         process.start()
     for _, writer in pipes:
         writer.close()  # the workers hold them now
-    done = summarise(study, None).states["done"]
-    whole = planned or spec.run_cap
-    total = whole if count is None else min(done + count, whole or done + count)
+    whole = planned or spec.run_cap  # the status line's "of N": what this run ends at
+    total = whole if count is None else min(done_before + count, whole or done_before + count)
     interrupted = _wait(processes, [reader for reader, _ in pipes], study, spec, total)
     summary = summarise(study, spec, interrupted)
     summary.stopped = work_queue.stop_reason(study)
