@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "vgg_sweep.train_command:train",
     "validate": "vgg_sweep.engine.commands:validate",
     "sweep": "vgg_sweep.engine.commands:sweep",
+    "preflight": "vgg_sweep.preflight:preflight",
     "agent": "vgg_sweep.engine.commands:agent",
     "dashboard": "vgg_sweep.engine.dashboard:dashboard",
     "report": "analysis.commands:report",

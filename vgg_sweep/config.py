@@ -66,7 +66,7 @@ def _those(table: Table, fact: str) -> str:
 
 def _field(default, help: str, choices: tuple[str, ...] | Table | None = None, low=None,
            high=None, low_open=False, applies=lambda config: True, resume_may_change=False,
-           metavar=None):
+           metavar=None, inert=None):
     """A dataclass field carrying its own validation metadata.
 
     `choices`: the allowed names, a tuple or a registry table (whose aliases are accepted
@@ -74,10 +74,13 @@ def _field(default, help: str, choices: tuple[str, ...] | Table | None = None, l
     `applies(config)`: whether the value has any effect in that config (the run record and
     W&B hold only those that do). `resume_may_change`: `--resume` continues a checkpoint
     even when this field differs (it does not shape the training trajectory). `metavar`:
-    what `--help` shows for a free-text value (default TEXT).
+    what `--help` shows for a free-text value (default TEXT). `inert`: why the field by
+    design cannot change what is trained (where it runs, what it logs); preflight warns
+    about sweeping it instead of probing it (`vgg_sweep.preflight`).
     """
     meta = {"help": help, "choices": choices, "low": low, "high": high, "low_open": low_open,
-            "applies": applies, "resume_may_change": resume_may_change, "metavar": metavar}
+            "applies": applies, "resume_may_change": resume_may_change, "metavar": metavar,
+            "inert": inert}
     return field(default=default, metadata=meta)
 
 
@@ -89,7 +92,8 @@ class TrialConfig:
     # --- data -----------------------------------------------------------------------------
     dataset: str = _field("cifar10", "data set to train on", choices=DATASETS)
     data_dir: str = _field("data", "folder holding the data set (downloaded there when missing)",
-                           resume_may_change=True, metavar="PATH")
+                           resume_may_change=True, metavar="PATH",
+                           inert="where the data set is read from")
     val_split: float = _field(0.1, "fraction of the training set held out for validation; "
                               "0 validates on the test set", low=0.0, high=0.9)
     train_subset: int = _field(0, "use only this many training images (0 = all)", low=0)
@@ -131,25 +135,28 @@ class TrialConfig:
                             "hardware has it", choices=("auto", "fp32", "bf16", "fp16"),
                             applies=_cnn, resume_may_change=True)
     device: str = _field("auto", "where to train; auto = cuda when present",
-                         choices=("auto", "cpu", "cuda"), applies=_cnn, resume_may_change=True)
+                         choices=("auto", "cpu", "cuda"), applies=_cnn, resume_may_change=True,
+                         inert="where it trains")
     compile: bool = _field(False, "torch.compile the model (pays on GPUs, rarely on CPUs)",
-                           applies=_cnn, resume_may_change=True)
+                           applies=_cnn, resume_may_change=True,
+                           inert="the same model, compiled for speed")
     threads: int = _field(0, "CPU threads for torch (0 = torch's default; at most the CPUs "
                           "this process may use)", low=0, high=1024, applies=_cnn,
-                          resume_may_change=True)
+                          resume_may_change=True, inert="how fast it trains")
     # --- telemetry ------------------------------------------------------------------------
     grad_flow_every: int = _field(50, "sample per-layer mean/max |grad| every N training "
                                   "batches (0 = off)", low=0, applies=_cnn,
-                                  resume_may_change=True)
+                                  resume_may_change=True, inert="telemetry only")
     grad_flow_epochs: int = _field(1, "sample gradient flow in every K-th epoch (and the last)",
                                    low=1, applies=lambda c: _cnn(c) and c.grad_flow_every > 0,
-                                   resume_may_change=True)
+                                   resume_may_change=True, inert="telemetry only")
     weight_flow: bool = _field(True, "per-layer weight update between epochs (mean |dW|, "
-                               "||dW||/||W||)", applies=_cnn, resume_may_change=True)
+                               "||dW||/||W||)", applies=_cnn, resume_may_change=True,
+                               inert="telemetry only")
     plots: bool = _field(True, "write telemetry PNGs to the run's artifacts/ folder",
-                         applies=_cnn, resume_may_change=True)
+                         applies=_cnn, resume_may_change=True, inert="telemetry only")
     count_flops: bool = _field(True, "count MACs and FLOPs of one forward pass (ptflops)",
-                               applies=_cnn, resume_may_change=True)
+                               applies=_cnn, resume_may_change=True, inert="telemetry only")
 
     # --- SVM (model=svm) ----------------------------------------------------------------
     kernel: str = _field("rbf", "SVM kernel", choices=("rbf", "poly", "linear", "sigmoid"),
@@ -296,6 +303,12 @@ def check_data_fit(config: TrialConfig, *, images: int, held_out: int, train_cla
     if applies("cutout_size", config) and config.cutout_size > image_side:
         raise ConfigError("cutout_size", f"{config.cutout_size} is larger than the "
                           f"{image_side}-pixel images; use cutout_size <= {image_side}")
+
+
+def inert(name: str) -> str | None:
+    """Why field `name` cannot change what is trained (`telemetry only`), or None for a
+    training field."""
+    return FIELDS[name].metadata["inert"]
 
 
 def applies(name: str, config: TrialConfig) -> bool:

@@ -13,6 +13,7 @@ import numpy as np
 
 from vgg_sweep.config import TrialConfig
 from vgg_sweep.data import load_dataset, split
+from vgg_sweep.fingerprint import digest
 from vgg_sweep.outcome import State
 from vgg_sweep.registry import MODELS
 from vgg_sweep.tracking import Tracker
@@ -38,14 +39,28 @@ def build_svc(config: TrialConfig):
                random_state=config.seed)
 
 
+def fit_svc(config: TrialConfig, train_x, train_y):
+    """The config's model (family "svm") fitted on these images."""
+    model = MODELS[config.model].load()(config)
+    model.fit(_pixels(train_x), train_y.numpy())
+    return model
+
+
+def svm_fingerprint(model, train_x, train_y) -> dict:
+    """What a fit reached (`vgg_sweep.fingerprint`): the estimator and its settings, the
+    training set (its size and content) and the fitted model."""
+    return {"model": digest(type(model).__name__, sorted(model.get_params().items())),
+            "images": len(train_x), "batch": digest(train_x, train_y),
+            "weights": digest(model.support_, model.dual_coef_, model.intercept_)}
+
+
 def run_svm_trial(config: TrialConfig, tracker: Tracker) -> tuple[str, dict]:
     """Fit, validate and test the config's model (family "svm"); returns (state, summary)
     after writing the record."""
     data = load_dataset(config.dataset, config.data_dir)
     splits = split(data, config)
-    model = MODELS[config.model].load()(config)
     start = time.perf_counter()
-    model.fit(_pixels(splits.train_x), splits.train_y.numpy())
+    model = fit_svc(config, splits.train_x, splits.train_y)
     train_time_ms = 1000 * (time.perf_counter() - start)
     val_acc, _ = _accuracy(model, splits.val_x, splits.val_y)
     test_acc, predict_time_ms = _accuracy(model, splits.test_x, splits.test_y)
@@ -54,6 +69,7 @@ def run_svm_trial(config: TrialConfig, tracker: Tracker) -> tuple[str, dict]:
     summary = {**row, "test_acc": test_acc, "best_val_acc": val_acc, "best_epoch": 1,
                "train_time_ms": train_time_ms, "predict_time_ms": predict_time_ms,
                "support_vectors": int(model.n_support_.sum()),
-               "train_size": len(splits.train_x), "val_size": len(splits.val_y)}
+               "train_size": len(splits.train_x), "val_size": len(splits.val_y),
+               "fingerprint": svm_fingerprint(model, splits.train_x, splits.train_y)}
     tracker.finish(State.FINISHED, summary)
     return "finished", summary

@@ -31,11 +31,12 @@ from vgg_sweep.complexity import count_macs
 from vgg_sweep.config import TrialConfig, config_dict, resume_conflicts
 from vgg_sweep.data import Splits, load_dataset, split
 from vgg_sweep.errors import warn
+from vgg_sweep.fingerprint import Fingerprint
 from vgg_sweep.models import build_model
 from vgg_sweep.optim import build_optimizer, build_scheduler
 from vgg_sweep.outcome import OnEpoch, Outcome, State, StopFlag
-from vgg_sweep.record import atomic_write_bytes, remove_partial_writes
 from vgg_sweep.progress import epoch_line
+from vgg_sweep.record import atomic_write_bytes, remove_partial_writes
 from vgg_sweep.registry import MODELS, SCHEDULERS
 from vgg_sweep.svm import run_svm_trial
 from vgg_sweep.telemetry import Telemetry
@@ -137,6 +138,7 @@ class Trial:
         self.telemetry = Telemetry(self.model, config)
         self.epoch = 0
         self.best_val_acc, self.best_epoch = -1.0, 0
+        self.fingerprint = Fingerprint(self)  # completed by the first steps of epoch 1
 
     def _prepare(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """uint8 batch -> augmented (training only), normalised float, channels_last."""
@@ -173,6 +175,8 @@ class Trial:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if self.epoch == 0 and not self.fingerprint.complete:
+                self.fingerprint.after_step(index, x, loss, self.model)
             self.telemetry.after_step(self.epoch + 1, index)
             if self.scheduler is not None and SCHEDULERS[config.scheduler].steps_per_batch:
                 self.scheduler.step()
@@ -295,11 +299,11 @@ def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | N
 
 
 def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> Outcome:
+    started = time.monotonic()
     device = resolve_device(config)
     data = load_dataset(config.dataset, config.data_dir)
     splits = split(data, config)
     trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
-    started = time.monotonic()
     checkpoint = run_dir / CHECKPOINT_FILE
     if resume and checkpoint.exists():
         try:
@@ -335,7 +339,8 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> O
             state = State.PRUNED  # tested below with this epoch's weights
     summary = {**base, **(tracker.history[-1] if tracker.history else {}),
                "best_val_acc": trial.best_val_acc, "best_epoch": trial.best_epoch,
-               "train_time_sec": sum(row["epoch_time_sec"] for row in tracker.history)}
+               "train_time_sec": sum(row["epoch_time_sec"] for row in tracker.history),
+               "fingerprint": trial.fingerprint.parts}
     if state != State.KILLED:
         test_loss, test_acc, predicted = trial.evaluate(trial.data["test_x"],
                                                         trial.data["test_y"])

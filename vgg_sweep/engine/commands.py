@@ -9,6 +9,7 @@ import click
 from vgg_sweep.engine.spec import SweepSpec, describe_draws, load_spec
 from vgg_sweep.errors import warn
 from vgg_sweep.options import in_process_option, override_option, runs_dir_option, workers_option
+from vgg_sweep.preflight import allow_dead_option
 from vgg_sweep.progress import closing
 from vgg_sweep.record import make_dir
 
@@ -99,7 +100,8 @@ Run the same command again to resume."""
 
 
 def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_process,
-         overrides, seed, heartbeat, max_failures, retry_failed=False):
+         overrides, seed, heartbeat, max_failures, retry_failed=False, no_preflight=True,
+         allow_dead=False):
     from vgg_sweep.engine.local import run_sweep
     from vgg_sweep.engine.storage import storage_kind
 
@@ -110,6 +112,10 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
                                "drop --workers")
     if storage is None or storage_kind(storage).local_dir:  # say now if it cannot be made
         make_dir(Path(runs_dir) / spec.name, "--runs-dir")
+    if create and not no_preflight and _is_new(spec, storage, runs_dir):
+        from vgg_sweep.preflight import check
+
+        check(spec, allow_dead)
     if count is None and spec.unbounded:
         warn(f"{spec.method} search without --count or run_cap draws trials until Ctrl-C (the "
              "same command resumes); bound it with --count N or run_cap: in the YAML")
@@ -149,10 +155,23 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
         raise click.exceptions.Exit(1)
 
 
+def _is_new(spec: SweepSpec, storage: str | None, runs_dir) -> bool:
+    """No study of this sweep in the storage yet (a resume skips preflight)."""
+    import optuna
+
+    from vgg_sweep.engine.storage import default_journal, open_storage
+
+    url = storage or default_journal(runs_dir, spec.name)
+    return spec.name not in optuna.study.get_all_study_names(open_storage(url))
+
+
 @click.command(epilog=EXIT_CODES)
 @_engine_options
 @click.option("--retry-failed", is_flag=True, help="first enqueue the trials that failed for "
               "good again, as new runs (new run ids; finished trials are not run again)")
+@click.option("--no-preflight", is_flag=True, help="start a new sweep without first probing "
+              "that every swept value reaches the training (vgg-sweep preflight)")
+@allow_dead_option
 def sweep(**options):
     """Create (or resume) a local sweep from a W&B sweep YAML and run it."""
     _run(True, **options)
