@@ -127,6 +127,12 @@ def read_run_log(path: Path) -> RunLog:
     return log
 
 
+def run_logs(folder: Path, run_id: str) -> list[Path]:
+    """The transaction logs W&B wrote under `folder` for the run `run_id`, oldest first (a
+    run resumed or repeated with its id has several): `[offline-]run-<time>-<id>/`."""
+    return sorted(Path(folder).rglob(f"*run-*-{run_id}/run-{run_id}.wandb"))
+
+
 def offline_run_logs(folder: Path) -> list[Path]:
     """The transaction logs of the offline runs under `folder` (W&B's `offline-run-*/`)."""
     return sorted(Path(folder).rglob("offline-run-*/run-*.wandb"))

@@ -1,0 +1,119 @@
+"""A foreign program's trial: the sweep file's own `program`/`command`, run as a W&B agent
+runs it, followed through what W&B writes offline, and left as the run record our own
+trainer leaves, so that report, lints and rerun-best work unchanged.
+
+- The process: argv and environment from `engine/program.py` (wandb's own macro expansion,
+  the parameter file `wandb.config` reads, W&B offline); its output goes to `output.log`.
+- Its metrics: the program's offline transaction log (`vgg_sweep/wandb_log.py`), read every
+  POLL_SECONDS. Each new history row that holds the sweep's metric is one iteration, as
+  W&B's hyperband counts them, and goes to `on_epoch`; True stops the program the way the
+  agent stops a run (SIGTERM, then SIGKILL after KILL_DELAY) and the run is `pruned`.
+- The record: the parameters W&B's config holds, W&B's summary, every history row, the
+  state (exit 0: finished; exit > 0: failed, with the last output line as the reason; killed
+  by a signal or gone without W&B's exit record: crashed; Ctrl-C of the worker: killed, to
+  be run again) and the runtime.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from vgg_sweep.engine.program import agent_command, agent_environment
+from vgg_sweep.outcome import OnEpoch, Outcome, State
+from vgg_sweep.record import write_record
+from vgg_sweep.wandb_log import RunLog, run_logs
+
+OUTPUT_FILE = "output.log"
+POLL_SECONDS = 0.5
+KILL_DELAY = 30.0  # seconds between the agent's SIGTERM and its SIGKILL
+
+
+def run_program(command: list | None, program: str | None, params: dict[str, Any],
+                run_dir: Path, *, run_id: str, sweep: str, metric: str | None,
+                on_epoch: OnEpoch, should_stop: Callable[[], bool]) -> Outcome:
+    """Run one point with the sweep's own program; always leaves a run record."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    env = agent_environment(params, run_dir, run_id, sweep)
+    wandb_dir = Path(env["WANDB_DIR"])
+    earlier = set(run_logs(wandb_dir, run_id))  # a retried run's first attempt left its own
+    argv = agent_command(command, program, params, run_dir, run_id)
+    started = time.monotonic()
+    with open(run_dir / OUTPUT_FILE, "ab") as output:
+        process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, env=env)
+    log, iterations, verdict = None, 0, None
+    while verdict is None:
+        exited = process.poll() is not None
+        log = log or _new_log(wandb_dir, run_id, earlier)
+        for row in log.read() if log else []:
+            if metric is not None and metric in row:
+                iterations += 1
+                if on_epoch(iterations, row):
+                    verdict = State.PRUNED
+                    break
+        if exited and verdict is None:
+            break
+        if should_stop():
+            verdict = State.KILLED
+        if verdict is None:
+            time.sleep(POLL_SECONDS)
+    if verdict is not None:
+        _stop(process)
+    process.wait()
+    if log is None:
+        log = _new_log(wandb_dir, run_id, earlier)
+    if log is not None:
+        log.read()
+    state, reason = _state(process.returncode, verdict, run_dir / OUTPUT_FILE)
+    summary = dict(log.summary) if log else {}
+    if reason and state == State.FAILED:
+        summary["failure_reason"] = reason
+    history = list(log.history) if log else []
+    write_record(run_dir, {
+        "id": run_id, "name": (log.name if log else None) or run_id, "sweep": sweep,
+        "state": str(state), "created": created,
+        "runtime": round(time.monotonic() - started, 3),
+        "config": {**params, **(log.config if log else {})}, "summary": summary,
+        "history": history, "program": argv})
+    return Outcome(state, summary, history, reason)
+
+
+def _new_log(wandb_dir: Path, run_id: str, earlier: set[Path]) -> RunLog | None:
+    fresh = [path for path in run_logs(wandb_dir, run_id) if path not in earlier]
+    return RunLog(fresh[-1]) if fresh else None
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """As wandb's agent stops a run: SIGTERM, and SIGKILL if it is still there later."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=KILL_DELAY)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _state(code: int, verdict: State | None, output: Path) -> tuple[State, str | None]:
+    if verdict is not None:
+        return verdict, None if verdict == State.PRUNED else "interrupted"
+    if code == 0:
+        return State.FINISHED, None
+    tail = _last_line(output)
+    if code > 0:  # W&B calls a run whose process exits > 0 failed
+        return State.FAILED, f"exit code {code}: {tail}"
+    return State.CRASHED, f"killed by signal {-code}: {tail}"
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no output"
+    return lines[-1].strip()[:300] if lines else "no output"
