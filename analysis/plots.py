@@ -40,7 +40,7 @@ from analysis.runs import (  # noqa: E402
     short_number,
 )
 
-DPI = 200  # PNG; print uses the PDF and SVG
+DPI = 150  # PNG, for the page; print uses the PDF and SVG
 VECTOR_FORMATS = ("pdf", "svg")
 FIGURES_DIR = "figures"
 CMAP = "viridis"

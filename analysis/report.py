@@ -178,6 +178,8 @@ def build_report(table: RunTable, out_dir: Path, options: ReportOptions) -> list
         sections = _write_report(plan, staging, options.top_k, rerun)
         out_dir.mkdir(exist_ok=True)
         for path in staging.iterdir():
+            if path.is_dir() and (out_dir / path.name).is_dir():  # figures/, tables/: anew
+                shutil.rmtree(out_dir / path.name)
             path.replace(out_dir / path.name)
     except OSError as error:
         raise UserError(f"cannot write to {out_dir} ({error.strerror or error}); pass -o with "
