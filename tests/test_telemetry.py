@@ -56,7 +56,7 @@ X = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])
 def test_grad_flow_equals_the_hand_computed_gradients(scale):
     model = two_layer_model()
     telemetry = Telemetry(model, make_config({"grad_flow_every": 1, "epochs": 1}))
-    assert [name for name, _ in telemetry.layers] == ["0.weight", "1.weight"]  # no biases
+    assert [name for name, _ in telemetry.layers] == ["fc1", "fc2"]  # no biases
     scaler = None if scale is None else torch.amp.GradScaler("cpu", init_scale=scale)
     expected = hand_grads(model, X)
     telemetry.start_epoch()
@@ -65,7 +65,7 @@ def test_grad_flow_equals_the_hand_computed_gradients(scale):
     scalars = telemetry.end_epoch(1)
     rows = telemetry.tables["grad_flow"]
     assert [(r["epoch"], r["batch"], r["layer"]) for r in rows] == [
-        (1, 0, "0.weight"), (1, 0, "1.weight")]
+        (1, 0, "fc1"), (1, 0, "fc2")]
     for row, grad in zip(rows, expected, strict=True):
         assert row["mean"] == pytest.approx(float(grad.abs().mean()), rel=1e-6)
         assert row["max"] == pytest.approx(float(grad.abs().max()), rel=1e-6)
@@ -97,7 +97,7 @@ def test_grad_flow_off():
     telemetry.after_step(1, 0)
     scalars = telemetry.end_epoch(1)
     assert telemetry.tables["grad_flow"] == []
-    assert sorted(scalars) == ["weight_update/0.weight", "weight_update/1.weight"]
+    assert sorted(scalars) == ["weight_update/fc1", "weight_update/fc2"]
 
 
 def test_weight_update_flow_by_hand():
@@ -111,7 +111,7 @@ def test_weight_update_flow_by_hand():
     first, second = telemetry.tables["weight_updates"]
     assert first["mean_abs"] == pytest.approx(0.25)
     assert first["relative"] == pytest.approx(float(0.25 * 12 ** 0.5 / before.norm()), rel=1e-6)
-    assert second == {"epoch": 1, "layer": "1.weight", "mean_abs": 0.0, "relative": 0.0}
+    assert second == {"epoch": 1, "layer": "fc2", "mean_abs": 0.0, "relative": 0.0}
 
 
 def test_confusion_matrix_and_per_class_accuracy():
@@ -150,7 +150,7 @@ def test_trial_records_telemetry_and_plots(tmp_path):
     assert summary["flops"] == 2 * summary["macs"]
     assert summary["params"] == summary["params_total"] == 261_834
     telemetry = record["telemetry"]
-    layers = ["0.0.weight", "0.3.weight", "0.7.weight", "0.10.weight", "4.weight"]
+    layers = ["conv1", "conv2", "conv3", "conv4", "fc"]  # module kinds, not 0.0.weight
     # two batches per epoch, both sampled (grad_flow_every=1)
     assert [(r["epoch"], r["batch"], r["layer"]) for r in telemetry["grad_flow"]] == [
         (e, b, layer) for e in (1, 2) for b in (0, 1) for layer in layers]

@@ -19,6 +19,7 @@ Everything lands in `tables` (record.json's `telemetry` key, see Tracker), PNGs 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,23 @@ PREDICTION_GRID = 16  # test images shown in predictions.png and the W&B predict
 
 
 def tracked_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """(name, weight) of every trainable conv and linear layer, in forward order."""
-    return [(name, param) for name, param in model.named_parameters()
-            if param.requires_grad and param.dim() >= 2]
+    """(name, weight) of every trainable conv and linear layer, in forward order, named as a
+    reader names them: conv1, conv2, ..., fc1, fc2 (`fc` when there is one), not by their
+    place in nested Sequentials (`0.3.weight`); other weights keep their parameter name."""
+    kinds = {id(module.weight): kind for module in model.modules()
+             for kind, types in (("conv", nn.modules.conv._ConvNd), ("fc", nn.Linear))
+             if isinstance(module, types)}
+    weights = [(name, param) for name, param in model.named_parameters()
+               if param.requires_grad and param.dim() >= 2]
+    totals = Counter(kinds.get(id(param)) for _, param in weights)
+    seen: Counter = Counter()
+    layers = []
+    for name, param in weights:
+        kind = kinds.get(id(param))
+        seen[kind] += 1
+        layers.append((name if kind is None else kind if kind == "fc" and totals[kind] == 1
+                       else f"{kind}{seen[kind]}", param))
+    return layers
 
 
 class Telemetry:

@@ -24,7 +24,7 @@ def _figure(width: float, height: float):
 
 def _save(figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=150)
     return path
 
 
@@ -101,7 +101,8 @@ def per_class_accuracy(accuracy: dict[str, float | None], path: Path) -> Path:
 
 def predictions(images, true: list[int], predicted: list[int], classes: tuple[str, ...],
                 path: Path) -> Path:
-    """A grid of test images titled `predicted (true)`: green when right, red when wrong."""
+    """A grid of test images titled `pred: <predicted>` over `true: <label>`: green when
+    right, red when wrong."""
     columns = 4
     rows = max(1, -(-len(true) // columns))
     figure = _figure(2.2 * columns, 2.4 * rows)
@@ -114,7 +115,7 @@ def predictions(images, true: list[int], predicted: list[int], classes: tuple[st
             ax.imshow(array[:, :, 0], cmap="gray", vmin=0, vmax=255)
         else:
             ax.imshow(array)
-        ax.set_title(f"{classes[p]}\n({classes[t]})", fontsize=9,
+        ax.set_title(f"pred: {classes[p]}\ntrue: {classes[t]}", fontsize=9,
                      color="green" if t == p else "red")
     return _save(figure, path)
 
