@@ -1,4 +1,5 @@
-"""Shared fixtures: data sets written in their real on-disk formats, W&B kept offline."""
+"""Shared fixtures: data sets written in their real on-disk formats, W&B kept offline, the
+data cache per test."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ def _wandb_disabled(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.delenv("WANDB_SWEEP_ID", raising=False)
     monkeypatch.delenv("WANDB_SWEEP_PARAM_PATH", raising=False)
+    monkeypatch.setenv("VGG_SWEEP_CACHE", str(tmp_path / "cache"))  # not the user's cache
 
 
 @pytest.fixture
