@@ -4,6 +4,11 @@ W&B mode: `WANDB_MODE` when set (online | offline | disabled), else online when 
 configured and offline otherwise, so a machine without an account never blocks on a login.
 Under a W&B agent the sweep's parameters arrive through `wandb.config`; `Tracker.start`
 returns the config with them applied.
+
+W&B's own lines: quiet always (no version banner, no ~30-line history and summary at the end:
+the record and the trainer's epoch lines say it all); silent for the trials of our local
+engine, whose sweep prints one line per epoch and per trial itself (an `--in-process` sweep
+printed W&B's block for every trial).
 """
 
 from __future__ import annotations
@@ -60,12 +65,14 @@ class Tracker:
         import wandb
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        in_sweep = bool(os.environ.get("WANDB_SWEEP_ID"))
+        in_sweep = bool(os.environ.get("WANDB_SWEEP_ID"))  # a W&B agent's run
+        local_trial = self.sweep is not None and not in_sweep
         self._wandb_run = wandb.init(
             project=os.environ.get("WANDB_PROJECT", "vgg-sweep"), dir=str(self.run_dir),
             config=config_dict(config), mode=self.mode, group=self.sweep,
             id=None if in_sweep else self.run_id, name=None if in_sweep else self.name,
-            resume="allow", reinit="finish_previous")
+            resume="allow", reinit="finish_previous",
+            settings=wandb.Settings(quiet=True, silent=local_trial))
         from_wandb = {key: value for key, value in dict(self._wandb_run.config).items()
                       if key in FIELDS}
         config = make_config(from_wandb, base=config)
