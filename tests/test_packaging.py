@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,50 @@ def test_pip_resolver_keeps_the_installed_torch(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "report.json").read_text())
     assert [item["metadata"]["name"] for item in report["install"]] == ["vgg-sweep"]
+
+
+def _fake_dist(site, name: str, version: str, requires: str | None = None) -> None:
+    """An installed distribution as pip sees one: a dist-info folder with its METADATA."""
+    folder = site / f"{name}-{version}.dist-info"
+    folder.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    (folder / "METADATA").write_text("\n".join(lines + ([f"Requires-Dist: {requires}"]
+                                                         if requires else [])) + "\n")
+    (folder / "INSTALLER").write_text("pip\n")
+    (folder / "RECORD").write_text("")
+
+
+def _dry_run_with(tmp_path, torch: str, torchvision: str) -> subprocess.CompletedProcess:
+    """`pip install --dry-run -e .` offline, where another torch build is installed first on
+    the path (as on Colab or a CUDA image)."""
+    site = tmp_path / "site"
+    _fake_dist(site, "torch", torch)
+    _fake_dist(site, "torchvision", torchvision, f"torch=={torch.split('+')[0]}")
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index",
+         "--no-build-isolation", "--report", str(tmp_path / "report.json"), "-e", str(REPO)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(site)})
+
+
+def test_pip_keeps_a_colab_cuda_torch_and_would_replace_a_torch_1(tmp_path):
+    """Colab's torch 2.4.1+cu121 (torchvision 0.19.1+cu121) satisfies the package: pip installs
+    nothing but vgg-sweep. A torch 1.x does not: pip refuses it, naming our range (the control
+    that this check can fail)."""
+    kept = _dry_run_with(tmp_path / "colab", "2.4.1+cu121", "0.19.1+cu121")
+    assert kept.returncode == 0, kept.stderr[-2000:]
+    assert "torch<3,>=2.1 in " in kept.stdout and "(2.4.1+cu121)" in kept.stdout
+    report = json.loads((tmp_path / "colab" / "report.json").read_text())
+    assert [item["metadata"]["name"] for item in report["install"]] == ["vgg-sweep"]
+    old = _dry_run_with(tmp_path / "old", "1.13.1", "0.14.1")
+    assert old.returncode != 0
+    assert "vgg-sweep 0.1.0 depends on torch<3 and >=2.1" in old.stdout + old.stderr
+
+
+def test_make_install_and_ci_use_the_pins():
+    """`make install` (what CI's .ci/run calls) installs with -c constraints.txt: make's own
+    dry run of the recipe shows the command it would run."""
+    recipe = subprocess.run(["make", "-n", "-B", "install"], cwd=REPO, capture_output=True,
+                            text=True, timeout=60).stdout
+    installs = [line for line in recipe.splitlines() if "pip install" in line and " -e " in line]
+    assert installs and all("-c constraints.txt" in line for line in installs), recipe
+    assert "make install" in (REPO / ".ci" / "run").read_text().splitlines()
