@@ -31,6 +31,10 @@ CHANCE_FACTOR = 1.5  # "at chance": accuracy at most 1.5 x 100/num_classes
 OTHER_NUM_CLASSES = {"cifar100": 100, "svhn": 10, "imagenet": 1000}
 DEFAULT_CLASSES = 10
 ACCURACY_COLUMNS = ("val_acc", "best_val_acc", "test_acc", "train_acc")
+FINGERPRINT = "fingerprint/"  # the summary's fingerprint parts, flattened (sources.py)
+NEVER_ARRIVED = "never reached the trainer"
+NO_EFFECT = "reached the trainer, no effect"
+NO_FINGERPRINT = "no effect (no fingerprint)"
 
 
 @dataclass
@@ -45,34 +49,66 @@ def _names(frame: pd.DataFrame, key: pd.Series) -> pd.Series:
 
 
 def no_effect_params(frame: pd.DataFrame, params: list[str], metric: str) -> Finding | None:
-    """Parameters whose change never changes the metric between otherwise identical runs.
+    """Parameters whose change never changes the metric between otherwise identical runs, or
+    never reached the trainer at all.
 
     Runs agreeing on every other swept parameter form a group; a group where the parameter
     takes two or more values is a comparison. If every comparison has one identical metric
     value, the trainer most likely ignores the parameter (a plumbing bug, not a result).
+    Where every compared run has a fingerprint (`fingerprint/*` in its summary: what its
+    config reached the trainer as, vgg_sweep/fingerprint.py), the verdict says which:
+    identical fingerprints in every comparison mean the values never reached the trainer
+    (flagged even when the metric moved: that was noise); different ones that the parameter
+    reached the trainer and did not change the metric.
     """
-    rows = []
-    finished = frame[frame[metric].notna()]
+    rows, verdicts = [], {}
+    finished = frame[frame[metric].notna()].assign(_print=_fingerprints)
     for param in params:
         others = [p for p in params if p != param]
         key = (finished.groupby(others, dropna=False, sort=False).ngroup() if others
                else pd.Series(0, index=finished.index))
         spread = finished.groupby(key).agg(values=(param, "nunique"), metrics=(metric, "nunique"),
-                                           value=(metric, "first"))
+                                           value=(metric, "first"), runs=(param, "size"),
+                                           prints=("_print", "nunique"),
+                                           printed=("_print", "count"))
         compared = spread[spread["values"] >= 2]
-        if compared.empty or (compared["metrics"] > 1).any():
+        if compared.empty:
             continue
+        known = bool((compared["printed"] == compared["runs"]).all())
+        if known and (compared["prints"] == 1).all():
+            verdict = NEVER_ARRIVED
+        elif (compared["metrics"] > 1).any():
+            continue
+        else:
+            verdict = NO_EFFECT if known else NO_FINGERPRINT
+        verdicts[param] = verdict
         names = _names(finished, key).reindex(compared.index)
-        rows += [{"parameter": param, "comparisons": len(compared), metric: value, "runs": runs}
+        rows += [{"parameter": param, "comparisons": len(compared), metric: value,
+                  "verdict": verdict, "runs": runs}
                  for value, runs in zip(compared["value"], names, strict=True)]
     if not rows:
         return None
-    evidence = pd.DataFrame(rows)
-    params_hit = list(dict.fromkeys(evidence["parameter"]))
-    return Finding("no-effect parameter",
-                   f"{', '.join(params_hit)}: changing only this parameter never changed "
-                   f"{metric} (identical values in every comparison); check that the trainer "
-                   "uses it", evidence)
+    said = {
+        NEVER_ARRIVED: "never reached the trainer (identical fingerprints in every comparison: "
+                       "the trainer ignores it; vgg-sweep preflight catches this before a "
+                       "sweep)",
+        NO_EFFECT: f"reached the trainer (its fingerprints differ) but never changed {metric}",
+        NO_FINGERPRINT: f"changing only this parameter never changed {metric} (identical "
+                        "values in every comparison); check that the trainer uses it",
+    }
+    message = "; ".join(f"{', '.join(p for p, v in verdicts.items() if v == verdict)}: {text}"
+                        for verdict, text in said.items() if verdict in verdicts.values())
+    return Finding("no-effect parameter", message, pd.DataFrame(rows))
+
+
+def _fingerprints(frame: pd.DataFrame) -> pd.Series:
+    """Each run's fingerprint as one text (NaN where it has none, or an incomplete one)."""
+    parts = [column for column in frame if column.startswith(FINGERPRINT)]
+    if FINGERPRINT + "weights" not in parts:
+        return pd.Series(np.nan, index=frame.index, dtype=object)
+    return frame[parts].apply(lambda row: "|".join(f"{k}={v}" for k, v in row.items()
+                                                   if pd.notna(v))
+                              if pd.notna(row[FINGERPRINT + "weights"]) else np.nan, axis=1)
 
 
 def duplicate_configs(frame: pd.DataFrame, config: list[str], metric: str) -> Finding | None:
