@@ -57,3 +57,25 @@ def test_a_refused_start_with_wandb_on_leaves_no_folder(tmp_path, monkeypatch):
     assert result.code == 2 and "Traceback" not in result.err
     assert result.err.splitlines()[-1].startswith("vgg-sweep: error: MNIST not found in")
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_an_in_process_trial_refused_at_its_data_leaves_no_folder(tmp_path, monkeypatch):
+    """What an --in-process sweep calls: the refusal reaches the engine (a failed trial with
+    its reason), and W&B's files of the run that never trained are gone with its folder."""
+    import pytest
+
+    import vgg_sweep.data as data
+    from vgg_sweep.config import make_config
+    from vgg_sweep.errors import UserError
+    from vgg_sweep.train import run_trial
+
+    def offline(name, root, what):
+        raise data.UserError(f"{name} not found in {root}")
+
+    monkeypatch.setattr(data, "_download", offline)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    config = make_config({"dataset": "mnist", "data_dir": str(tmp_path / "none")})
+    run_dir = tmp_path / "runs" / "s" / "r"
+    with pytest.raises(UserError, match="MNIST not found in"):
+        run_trial(config, run_dir, run_id="r", sweep="s")
+    assert not run_dir.exists()

@@ -97,6 +97,12 @@ class Tracker:
             self._wandb_run.finish(exit_code=0 if state in (State.FINISHED, State.PRUNED) else 1)
             self._wandb_run = None
 
+    def discard(self) -> None:
+        """End the W&B run of a trial refused before it trained (no record was written)."""
+        if self._wandb_run is not None:
+            self._wandb_run.finish(exit_code=1)
+            self._wandb_run = None
+
     def log_media(self, media: dict[str, Any]) -> None:
         """W&B-only objects (tables, images, plots); the record keeps the raw data instead."""
         if self._wandb_run is not None and media:

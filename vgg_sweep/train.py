@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
@@ -30,7 +31,7 @@ from vgg_sweep.augment import BatchAutoAugment, cutout, random_crop_flip
 from vgg_sweep.complexity import count_macs
 from vgg_sweep.config import TrialConfig, config_dict, resume_conflicts
 from vgg_sweep.data import Splits, load_dataset, split
-from vgg_sweep.errors import warn
+from vgg_sweep.errors import UserError, warn
 from vgg_sweep.fingerprint import Fingerprint
 from vgg_sweep.models import build_model
 from vgg_sweep.optim import build_optimizer, build_scheduler
@@ -281,6 +282,7 @@ def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | N
     and recorded `pruned`. That is how an engine applies hyperband.
     """
     run_dir = Path(run_dir)
+    fresh = not run_dir.exists()  # a start refused below removes what it made (W&B's files)
     remove_partial_writes(run_dir)  # a killed earlier attempt's half-written files
     tracker = Tracker(run_dir, run_id, sweep, name=name, mode=wandb_mode)
     config = tracker.start(config)
@@ -296,6 +298,11 @@ def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | N
                    "failure_reason": str(failure)}
         tracker.finish(State.FAILED, summary)
         return Outcome(State.FAILED, summary, tracker.history, str(failure))
+    except UserError:  # refused before training: the data is missing, the config does not fit it
+        tracker.discard()
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> Outcome:
