@@ -29,6 +29,9 @@ points, and a crashed trial is never run again. Instead:
 
 Trial user attributes: `params` (the point), `point` (its index), `run_id`, `attempt`,
 `retry_of` (the trial this one repeats), `lease`, `state` and `reason` (the run's outcome).
+Study user attributes: `spec` (the search, `spec.fingerprint`) and `settings` (the constants
+and overrides, `spec.settings`), which a resume must match; `seed`, `queued`, `stopped`,
+`failures_from`.
 """
 
 from __future__ import annotations
