@@ -10,6 +10,7 @@ without torch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import multiprocessing.connection
@@ -133,10 +134,11 @@ def _wait(processes, readers, study: optuna.Study, spec: SweepSpec, total: int |
         try:
             sentinels = [p.sentinel for p in processes if p.is_alive()]
             ready = multiprocessing.connection.wait([*readers, *sentinels], timeout=1.0)
-            readers = [r for r in readers if r not in ready or _print_lines(r, console)]
-            if time.monotonic() - shown >= 1.0:
-                console.status(_status(study, spec, total, len(processes)))
-                shown = time.monotonic()
+            with _ctrl_c_held():
+                readers = [r for r in readers if r not in ready or _print_lines(r, console)]
+                if time.monotonic() - shown >= 1.0:
+                    console.status(_status(study, spec, total, len(processes)))
+                    shown = time.monotonic()
         except KeyboardInterrupt:
             interrupted = True
             for process in processes:
@@ -147,6 +149,17 @@ def _wait(processes, readers, study: optuna.Study, spec: SweepSpec, total: int |
         _print_lines(reader, console)
     console.close()
     return interrupted
+
+
+@contextlib.contextmanager
+def _ctrl_c_held():
+    """A Ctrl-C during the block waits for its end: a pipe or the study cut off mid-read
+    would be left unreadable (a message's length without its body)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _print_lines(reader, console: Console) -> bool:

@@ -91,7 +91,9 @@ def run_subprocess(command: tuple[str, ...], params: dict[str, Any], run_dir: Pa
     finally:
         channel.close()  # a trial waiting for a verdict goes on (and stops, if signalled)
     _wait_or_kill(process)
-    return _outcome(process.returncode, run_dir, interrupted)
+    # A Ctrl-C to the terminal's process group also reaches a trial still starting, before its
+    # handler: it dies of SIGINT, interrupted like the rest, not crashed.
+    return _outcome(process.returncode, run_dir, interrupted or should_stop())
 
 
 def _outcome(code: int, run_dir: Path, interrupted: bool) -> Outcome:
