@@ -20,9 +20,8 @@ GRID_8 = """
     name: g8
     method: grid
     metric: {name: val_acc, goal: maximize}
-    parameters:
-      lr: {values: [0.1, 0.01, 0.001, 0.0001, 0.2, 0.3, 0.4, 0.5]}
-      epochs: {value: 2}
+    parameters: {lr: {values: [0.1, 0.01, 0.001, 0.0001]}, optimizer: {values: [SGD, Adam]},
+                 epochs: {value: 2}}
 """
 UNBOUNDED = ("random search without --count or run_cap draws trials until Ctrl-C (the same "
              "command resumes); bound it with --count N or run_cap: in the YAML")
