@@ -96,7 +96,8 @@ def test_console_in_a_log_prints_the_status_when_more_trials_are_done():
     assert lines.count("line 0") == 2 and "\x1b" not in stream.getvalue()
 
 
-def test_console_on_a_terminal_keeps_the_status_line_under_the_lines():
+def test_console_on_a_terminal_keeps_the_status_line_under_the_lines(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")  # CI's may be dumb: plain lines
     master, slave = os.openpty()
     with open(slave, "w") as terminal:
         console = Console(terminal)

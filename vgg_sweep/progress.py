@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 # What an epoch's line shows of its history row, in this order, when the row has it.
@@ -71,18 +71,15 @@ class SweepStatus:
         return "sweep: " + ", ".join(parts)
 
 
-@dataclass
 class Console:
-    """Lines that scroll, and the sweep's status line under them."""
+    """Lines that scroll, and the sweep's status line under them, on `stream` (stdout)."""
 
-    stream: TextIO = field(default_factory=lambda: sys.stdout)
-    started: float = field(default_factory=time.monotonic)
-    _status: SweepStatus | None = None
-    _shown: int | None = None  # done count of the last plain status line
-
-    @property
-    def live(self) -> bool:
-        return self.stream.isatty() and os.environ.get("TERM") != "dumb"
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stdout
+        self.started = time.monotonic()
+        self.live = self.stream.isatty() and os.environ.get("TERM") != "dumb"
+        self._status: SweepStatus | None = None
+        self._shown: int | None = None  # the done count of the last plain status line
 
     def say(self, line: str) -> None:
         """One line above the status line."""
