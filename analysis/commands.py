@@ -35,6 +35,16 @@ def _parse_by(values: tuple[str, ...]) -> list[list[str]]:
     return groups
 
 
+def _parse_formats(value: str) -> tuple[str, ...]:
+    formats = tuple(dict.fromkeys(name.strip().lower() for name in value.split(",")
+                                  if name.strip()))
+    unknown = [name for name in formats if name not in ("png", "pdf", "svg")]
+    if unknown:
+        raise UserError(f"--format: unknown figure format {unknown[0]!r}; choose from png, "
+                        "pdf, svg (comma-separated)")
+    return formats
+
+
 def _parse_filters(value: str | None) -> dict | None:
     if value is None:
         return None
@@ -93,15 +103,20 @@ def _analysis_options(function):
 @click.option("--rerun", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="rerun-best results (JSON with a 'values' list; default: "
                    "<output>/rerun.json when present)")
-def report(source, metric, filters, goal, states, by, output, top_k, rerun):
-    """Write a sweep report: HTML, Markdown, CSV tables and PNG plots."""
+@click.option("--format", "formats", default="png,pdf,svg", show_default=True,
+              metavar="FORMATS", help="figure formats, comma-separated, of png, pdf, svg: "
+              "PDF and SVG go to <output>/figures/ (the PNG is always written)")
+def report(source, metric, filters, goal, states, by, output, top_k, rerun, formats):
+    """Write a sweep report: HTML and Markdown pages, figures (PNG, PDF, SVG) and tables
+    (CSV, Markdown, LaTeX)."""
     from analysis.report import ReportOptions, build_report
     from analysis.sources import report_dir
 
     table = _load(source, metric, filters)
     output = output or report_dir(source)
     options = ReportOptions(metric=metric, goal=goal, states=_parse_states(states),
-                            by=_parse_by(by), top_k=top_k, rerun=rerun)
+                            by=_parse_by(by), top_k=top_k, rerun=rerun,
+                            formats=_parse_formats(formats))
     build_report(table, output, options)
     click.echo(f"wrote {output / 'report.html'} ({len(table.frame)} runs)")
 
@@ -131,7 +146,7 @@ def stats(source, metric, filters, goal, states, by, fmt):
     from analysis.stats import group_stats, one_way_stats
 
     table = _load(source, metric, filters)
-    groups = _parse_by(by)
+    groups = [list(dict.fromkeys(group)) for group in _parse_by(by)]  # --by A,A is --by A
     plan = analysis_plan(table, ReportOptions(metric=metric, goal=goal,
                                               states=_parse_states(states), by=groups))
     singles = any(len(group) == 1 for group in groups) or not groups
@@ -144,7 +159,7 @@ def stats(source, metric, filters, goal, states, by, fmt):
                         "several single parameters (--by A --by B)")
     for result in tables:
         click.echo(result.to_csv(index=False) if fmt == "csv"
-                   else markdown_table(result, None) + "\n")
+                   else markdown_table(result, None) + "\n", nl=fmt != "csv")
     if len(plan.left_out):
         click.echo(f"excluded: {len(plan.left_out)} runs not in states {states} "
                    "(--states all includes them)", err=True)

@@ -1,7 +1,7 @@
 """The report's pictures: PNG for the page, PDF and SVG for print (matplotlib, Agg backend).
 
-Each function draws one figure from plain tables and writes it to `path` (a PNG at DPI) and
-to `figures/<stem>.pdf` and `.svg` beside it (`vector_paths`). Figures are built with
+Each function draws one figure from plain tables and returns it; `save` writes it as a PNG
+at DPI and as `figures/<stem>.pdf` and `.svg` beside it. Figures are built with
 `matplotlib.figure.Figure`, not pyplot, so no global state is kept between plots. Many runs
 are drawn as one collection (`LineCollection`, one `scatter`), never one artist per run.
 Numbers on axes and ticks go through `short_number` (`0.0012`, `1e-4`), a parameter drawn
@@ -41,7 +41,7 @@ from analysis.runs import (  # noqa: E402
 )
 
 DPI = 150  # PNG, for the page; print uses the PDF and SVG
-VECTOR_FORMATS = ("pdf", "svg")
+FORMATS = ("png", "pdf", "svg")  # the PNG is always written: the page shows it
 FIGURES_DIR = "figures"
 CMAP = "viridis"
 MIN_GAP = 0.07  # parallel coordinates: ticks of one axis at least this far apart (axis = 1)
@@ -50,18 +50,19 @@ STATE_COLOURS = {"finished": "tab:blue", "pruned": "tab:orange", "crashed": "tab
 PANEL_COLUMNS = 3
 
 
-def vector_paths(path: Path) -> list[Path]:
-    """Where the print versions of the PNG `path` go: figures/<stem>.pdf and .svg."""
-    return [path.parent / FIGURES_DIR / f"{path.stem}.{fmt}" for fmt in VECTOR_FORMATS]
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    with warnings.catch_warnings():  # run names in scripts the font lacks: boxes, no warning
+def save(figure: Figure, path: Path, formats: tuple[str, ...] = FORMATS) -> Path:
+    """Write `figure` as the PNG `path` (DPI) and, for each other format asked for, as
+    figures/<stem>.<format> beside it (PDF, SVG: vector, for print); returns `path`."""
+    # Figures lay themselves out (layout="constrained"): no bbox_inches="tight", which costs a
+    # second drawing per file. SVG keeps its text as text (editable, smaller).
+    with warnings.catch_warnings(), matplotlib.rc_context({"svg.fonttype": "none"}):
+        # run names in scripts the font lacks: boxes, no warning
         warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
-        figure.savefig(path, dpi=DPI, bbox_inches="tight")
-        for vector in vector_paths(path):
-            vector.parent.mkdir(exist_ok=True)
-            figure.savefig(vector, bbox_inches="tight")
+        figure.savefig(path, dpi=DPI)
+        for fmt in formats:
+            if fmt != "png":
+                (path.parent / FIGURES_DIR).mkdir(exist_ok=True)
+                figure.savefig(path.parent / FIGURES_DIR / f"{path.stem}.{fmt}")
     return path
 
 
@@ -127,7 +128,7 @@ def axis_positions(column: pd.Series) -> tuple[np.ndarray, list[tuple[float, str
 
 
 def parallel_coordinates(frame: pd.DataFrame, params: list[str], metric: str, goal: str,
-                         path: Path) -> Path | None:
+                         ) -> Figure | None:
     """One line per run across the swept parameters and the metric, coloured by the metric;
     the best runs drawn last (on top)."""
     rows = frame[frame[metric].notna()]
@@ -140,7 +141,7 @@ def parallel_coordinates(frame: pd.DataFrame, params: list[str], metric: str, go
     ys = np.column_stack([positions for positions, _ in encoded])
     xs = np.arange(len(axes_columns), dtype="float64")
     segments = np.stack([np.broadcast_to(xs, ys.shape), ys], axis=-1)
-    figure = Figure(figsize=(max(6.0, 1.3 * len(axes_columns)), 4.5))
+    figure = Figure(figsize=(max(6.0, 1.3 * len(axes_columns)), 4.5), layout="constrained")
     ax = figure.subplots()
     values = rows[metric].to_numpy(dtype="float64")
     lines = LineCollection(list(segments), array=values, cmap=CMAP,
@@ -156,11 +157,11 @@ def parallel_coordinates(frame: pd.DataFrame, params: list[str], metric: str, go
     ax.set_yticks([])
     figure.colorbar(lines, ax=ax, label=metric)
     ax.set_title(f"Parallel coordinates ({len(rows)} runs)")
-    return _save(figure, path)
+    return figure
 
 
 def metric_vs_step(frame: pd.DataFrame, steps: pd.Series, metric: str, goal: str,
-                   path: Path) -> Path | None:
+                   ) -> Figure | None:
     """The metric of each run against its position in the sweep, with the best so far:
     flattening means the sweep stopped finding better configs."""
     rows = frame[frame[metric].notna()]
@@ -169,7 +170,7 @@ def metric_vs_step(frame: pd.DataFrame, steps: pd.Series, metric: str, goal: str
     order = steps.loc[rows.index].sort_values(kind="stable")
     values = rows.loc[order.index, metric].astype("float64")
     running = values.cummax() if goal == "max" else values.cummin()
-    figure = Figure(figsize=(7, 4))
+    figure = Figure(figsize=(7, 4), layout="constrained")
     ax = figure.subplots()
     for state, group in rows.groupby("state"):
         ax.scatter(steps.loc[group.index], group[metric], s=12, label=state, alpha=0.8)
@@ -179,15 +180,15 @@ def metric_vs_step(frame: pd.DataFrame, steps: pd.Series, metric: str, goal: str
     ax.set_ylabel(metric)
     ax.legend(fontsize=8)
     ax.set_title(f"{metric} vs step")
-    return _save(figure, path)
+    return figure
 
 
-def training_curves(histories: dict[str, pd.DataFrame], path: Path) -> Path | None:
+def training_curves(histories: dict[str, pd.DataFrame]) -> Figure | None:
     """Loss and accuracy per epoch, train dashed and validation solid, one colour per run."""
     panels = [("loss", "train_loss", "val_loss"), ("accuracy", "train_acc", "val_acc")]
     if not histories:
         return None
-    figure = Figure(figsize=(11, 4))
+    figure = Figure(figsize=(11, 4), layout="constrained")
     axes = figure.subplots(1, 2)
     colours = matplotlib.colormaps["tab10"]
     for index, (name, history) in enumerate(histories.items()):
@@ -204,10 +205,10 @@ def training_curves(histories: dict[str, pd.DataFrame], path: Path) -> Path | No
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{title} (dashed: train, solid: validation)", fontsize=9)
     axes[1].legend(fontsize=7)
-    return _save(figure, path)
+    return figure
 
 
-def heatmap(table: pd.DataFrame, rows: str, columns: str, metric: str, path: Path) -> Path:
+def heatmap(table: pd.DataFrame, rows: str, columns: str, metric: str) -> Figure:
     """Mean metric over a grid of two parameters (R5's accuracy matrices), from a two-way
     `group_stats` table (its first two columns); cell text shows the mean and the number of
     runs; `rows` and `columns` label the axes."""
@@ -216,7 +217,8 @@ def heatmap(table: pd.DataFrame, rows: str, columns: str, metric: str, path: Pat
                               observed=False)
     counts = table.pivot_table(index=keys[0], columns=keys[1], values="runs", dropna=False,
                                observed=False).reindex_like(means)
-    figure = Figure(figsize=(1.3 * means.shape[1] + 3, 0.7 * means.shape[0] + 2))
+    figure = Figure(figsize=(1.3 * means.shape[1] + 3, 0.7 * means.shape[0] + 2),
+                    layout="constrained")
     ax = figure.subplots()
     image = ax.imshow(means.to_numpy(dtype="float64"), cmap=CMAP, aspect="auto")
     for (i, j), value in np.ndenumerate(means.to_numpy(dtype="float64")):
@@ -228,7 +230,7 @@ def heatmap(table: pd.DataFrame, rows: str, columns: str, metric: str, path: Pat
     ax.set_xlabel(columns)
     ax.set_ylabel(rows)
     figure.colorbar(image, ax=ax, label=f"mean {metric}")
-    return _save(figure, path)
+    return figure
 
 
 def text_colour(background) -> str:
@@ -237,13 +239,12 @@ def text_colour(background) -> str:
     return "black" if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.45 else "white"
 
 
-def importance_bars(table: pd.DataFrame, metric: str, path: Path, top: int = 15,
-                    ) -> Path | None:
+def importance_bars(table: pd.DataFrame, metric: str, top: int = 15) -> Figure | None:
     """Forest importance and correlation with the metric, side by side, for the top features."""
     if table.empty:
         return None
     shown = table.head(top).iloc[::-1]
-    figure = Figure(figsize=(10, 0.35 * len(shown) + 1.5))
+    figure = Figure(figsize=(10, 0.35 * len(shown) + 1.5), layout="constrained")
     left, right = figure.subplots(1, 2, sharey=True)
     left.barh(shown["feature"], shown["importance"], color="tab:blue")
     left.set_title("importance (random forest)", fontsize=9)
@@ -253,14 +254,14 @@ def importance_bars(table: pd.DataFrame, metric: str, path: Path, top: int = 15,
     right.axvline(0, color="0.3", linewidth=0.8)
     right.set_xlim(-1, 1)
     right.set_title(f"correlation with {metric}", fontsize=9)
-    return _save(figure, path)
+    return figure
 
 
-def expected_best_curve(table: pd.DataFrame, metric: str, path: Path) -> Path | None:
+def expected_best_curve(table: pd.DataFrame, metric: str) -> Figure | None:
     """Expected best metric against the number of trials, +- one std (Dodge et al. 2019)."""
     if table.empty:
         return None
-    figure = Figure(figsize=(7, 4))
+    figure = Figure(figsize=(7, 4), layout="constrained")
     ax = figure.subplots()
     ax.plot(table["trials"], table["expected"], color="tab:blue")
     ax.fill_between(table["trials"], table["expected"] - table["std"],
@@ -269,7 +270,7 @@ def expected_best_curve(table: pd.DataFrame, metric: str, path: Path) -> Path | 
     ax.set_xlabel("trials (n runs)")
     ax.set_ylabel(f"expected best {metric}")
     ax.set_title("Expected best vs number of trials")
-    return _save(figure, path)
+    return figure
 
 
 def parallel_coordinates_svg(frame: pd.DataFrame, params: list[str], metric: str, goal: str,
@@ -332,12 +333,15 @@ def _levels(column: pd.Series) -> list[str]:
     return present + ([MISSING] if (text == MISSING).any() else [])
 
 
-def parameter_figure(analysed: pd.DataFrame, runs: pd.DataFrame, params: list[str],
-                     metric: str) -> Figure:
+def parameter_panels(analysed: pd.DataFrame, runs: pd.DataFrame, params: list[str],
+                     metric: str) -> Figure | None:
     """One panel per parameter: the metric of every run (dots coloured by state) per value,
     a box over the analysed runs for a categorical parameter; a continuous one is a scatter
-    against its value, on a log axis when it was drawn log-uniformly."""
+    against its value, on a log axis when it was drawn log-uniformly. None without
+    parameters or metric values."""
     rows = runs[runs[metric].notna()]
+    if not params or rows.empty:
+        return None
     columns = min(PANEL_COLUMNS, len(params))
     lines = -(-len(params) // columns)
     figure = Figure(figsize=(4.2 * columns, 3.4 * lines), layout="constrained")
@@ -382,9 +386,3 @@ def _parameter_panel(ax, analysed: pd.DataFrame, rows: pd.DataFrame, param: str,
     ax.set_ylabel(metric)
 
 
-def parameter_panels(analysed: pd.DataFrame, runs: pd.DataFrame, params: list[str],
-                     metric: str, path: Path) -> Path | None:
-    """`parameter_figure` written to `path`; None without parameters or metric values."""
-    if not params or runs[metric].notna().sum() == 0:
-        return None
-    return _save(parameter_figure(analysed, runs, params, metric), path)

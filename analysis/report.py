@@ -115,6 +115,7 @@ class ReportOptions:
     by: list[list[str]] = field(default_factory=list)
     top_k: int = 5
     rerun: Path | None = None
+    formats: tuple[str, ...] = plots.FORMATS  # figure formats (png always)
 
 
 @dataclass
@@ -175,7 +176,7 @@ def build_report(table: RunTable, out_dir: Path, options: ReportOptions) -> list
     rerun = read_rerun(rerun_path) if rerun_path.is_file() else None
     staging = _staging_dir(out_dir)
     try:
-        sections = _write_report(plan, staging, options.top_k, rerun)
+        sections = _write_report(plan, Output(staging, options.formats), options.top_k, rerun)
         out_dir.mkdir(exist_ok=True)
         for path in staging.iterdir():
             if path.is_dir() and (out_dir / path.name).is_dir():  # figures/, tables/: anew
@@ -199,8 +200,23 @@ def _staging_dir(out_dir: Path) -> Path:
                         "a writable directory") from None
 
 
-def _write_report(plan: Plan, out_dir: Path, top_k: int, rerun: dict | None) -> list[Section]:
+@dataclass
+class Output:
+    """The (staging) report directory and the figure formats asked for."""
+
+    dir: Path
+    formats: tuple[str, ...] = plots.FORMATS
+
+    def image(self, figure, name: str, caption: str) -> Image | None:
+        """`figure` saved as <name>.png (and figures/<name>.pdf, .svg) with its caption."""
+        if figure is None:
+            return None
+        return Image(plots.save(figure, self.dir / f"{name}.png", self.formats), caption)
+
+
+def _write_report(plan: Plan, out: Output, top_k: int, rerun: dict | None) -> list[Section]:
     table, metric, goal, analysed = plan.table, plan.metric, plan.goal, plan.analysed
+    out_dir = out.dir
     write_csv_export(table, out_dir / "runs.csv")
     one_way = one_way_stats(analysed, plan.params, metric, goal, plan.left_out)
     one_way.to_csv(out_dir / "group_stats.csv", index=False)
@@ -212,12 +228,12 @@ def _write_report(plan: Plan, out_dir: Path, top_k: int, rerun: dict | None) -> 
     best = best_run(analysed, metric, goal)
     findings = run_lints(table.frame, analysed, table.config, plan.params, metric, one_way)
     sections = [
-        _at_a_glance(plan, best, ranked, one_way, findings, rerun, out_dir),
+        _at_a_glance(plan, best, ranked, one_way, findings, rerun, out),
         _overview(table, metric, goal, analysed, plan.left_out, plan.params),
-        _best_config(table, best, plan, out_dir),
-        _group_section(plan, one_way, multi, out_dir),
+        _best_config(table, best, plan, out),
+        _group_section(plan, one_way, multi, out),
         _lint_section(findings),
-        _plot_section(plan, importance, top_k, out_dir),
+        _plot_section(plan, importance, top_k, out),
         _rerun_section(best, metric, rerun),
     ]
     write_tables(sections, out_dir / TABLES_DIR)
@@ -258,7 +274,7 @@ def _configuration_text(best: pd.Series, params: list[str]) -> str:
                      if not _missing(best[name])) or "(nothing swept)"
 
 
-def _at_a_glance(plan: Plan, best, ranked, one_way, findings, rerun, out_dir) -> Section:
+def _at_a_glance(plan: Plan, best, ranked, one_way, findings, rerun, out: Output) -> Section:
     """The answers first: the best configuration, its test score, how sure we are, which
     parameters matter, what the lints found, and one figure of the parameters that matter."""
     metric = plan.metric
@@ -281,13 +297,11 @@ def _at_a_glance(plan: Plan, best, ranked, one_way, findings, rerun, out_dir) ->
                  + ", ".join(finding.lint for finding in findings)
                  + "); see the Lints section." if findings else "Lints: none found anything.")
     top = ranked[:3] or plan.params[:3]
-    figure = plots.parameter_panels(plan.analysed, plan.table.frame, top, metric,
-                                    out_dir / "at_a_glance.png")
-    if figure:
-        lines.append(Image(figure, f"{metric} of every run per value of the {len(top)} "
-                           "parameters that matter most (box: the analysed runs; dots: every "
-                           "run, coloured by state)."))
-    return Section("At a glance", lines)
+    image = out.image(plots.parameter_panels(plan.analysed, plan.table.frame, top, metric),
+                      "at_a_glance", f"{metric} of every run per value of the {len(top)} "
+                      "parameters that matter most (box: the analysed runs; dots: every run, "
+                      "coloured by state).")
+    return Section("At a glance", lines + ([image] if image else []))
 
 
 def _how_sure(plan: Plan, best, rerun: dict | None) -> str:
@@ -354,7 +368,7 @@ def _differs_from_default(name: str, value) -> bool:
     return str(value).lower() != str(default).lower()
 
 
-def _best_config(table: RunTable, best, plan: Plan, out_dir: Path) -> Section:
+def _best_config(table: RunTable, best, plan: Plan, out: Output) -> Section:
     metric = plan.metric
     if best is None:
         return Section("Best configuration", [f"No run has a value of {metric}."])
@@ -379,7 +393,7 @@ def _best_config(table: RunTable, best, plan: Plan, out_dir: Path) -> Section:
                           "value": [best[column] for column in table.config]})
     blocks.append(Table(every, "best_config_all", "Every config field of the best run.",
                         collapsed=True))
-    blocks += _best_run_artifacts(table, best, out_dir)
+    blocks += _best_run_artifacts(table, best, out)
     curve = expected_best(plan.analysed[metric], plan.goal)
     if len(curve) > 1:
         half = curve.iloc[(curve["trials"] - curve["trials"].iloc[-1] / 2).abs().argmin()]
@@ -397,22 +411,22 @@ ARTIFACT_CAPTIONS = {"confusion_matrix": "Confusion matrix of the best run on th
                                     "(pred / true)."}
 
 
-def _best_run_artifacts(table: RunTable, best, out_dir: Path) -> list:
+def _best_run_artifacts(table: RunTable, best, out: Output) -> list:
     """The best run's learning curves and its test-set plots (runs directories), copied
     into best_run/ so that the report directory stands alone."""
     blocks: list = []
     history = table.history(best.name)
     if history is not None and len(history):
-        curves = plots.training_curves({str(best["name"]): history},
-                                       out_dir / "best_run_curves.png")
-        blocks.append(Image(curves, "Loss and accuracy per epoch of the best run."))
+        blocks.append(out.image(plots.training_curves({str(best["name"]): history}),
+                                "best_run_curves", "Loss and accuracy per epoch of the best "
+                                "run."))
     folder = _run_folder(table, best)
     if folder is None:
         return blocks
     for stem, caption in ARTIFACT_CAPTIONS.items():
         source = folder / "artifacts" / f"{stem}.png"
         if source.is_file():
-            target = out_dir / BEST_RUN_DIR / source.name
+            target = out.dir / BEST_RUN_DIR / source.name
             target.parent.mkdir(exist_ok=True)
             shutil.copyfile(source, target)
             blocks.append(Image(target, caption, f"{BEST_RUN_DIR}/{target.name}"))
@@ -436,15 +450,14 @@ def _shown_stats(table: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def _group_section(plan: Plan, one_way, multi, out_dir) -> Section:
+def _group_section(plan: Plan, one_way, multi, out: Output) -> Section:
     metric, analysed = plan.metric, plan.analysed
     blocks: list = []
-    figure = plots.parameter_panels(analysed, plan.table.frame, plan.params, metric,
-                                    out_dir / "parameters.png")
-    if figure:
-        blocks.append(Image(figure, f"{metric} per value of every swept parameter (continuous "
-                            "ones against their value; box: the analysed runs; dots: every "
-                            "run, coloured by state)."))
+    blocks.append(out.image(plots.parameter_panels(analysed, plan.table.frame, plan.params,
+                                                   metric), "parameters",
+                            f"{metric} per value of every swept parameter (continuous ones "
+                            "against their value; box: the analysed runs; dots: every run, "
+                            "coloured by state)."))
     blocks.append(Table(one_way, "group_stats", f"{metric} per value of each parameter "
                         "(continuous parameters in bins): runs, mean, std, best, the 95 % "
                         f"t-interval of the mean clipped to the metric's range ({TOO_FEW} "
@@ -454,15 +467,14 @@ def _group_section(plan: Plan, one_way, multi, out_dir) -> Section:
     for group in multi:
         two_way = group_stats(analysed, group, metric, plan.goal, plan.left_out)
         name = file_stem(group, used)
-        two_way.to_csv(out_dir / f"group_stats_{name}.csv", index=False)
+        two_way.to_csv(out.dir / f"group_stats_{name}.csv", index=False)
         blocks.append(Table(two_way, f"group_stats_{name}",
                             f"{metric} by {' x '.join(group)}.", display=_shown_stats(two_way)))
         if len(group) == 2:
-            blocks.append(Image(plots.heatmap(two_way, group[0], group[1], metric,
-                                              out_dir / f"heatmap_{name}.png"),
-                                f"Mean {metric} by {group[0]} and {group[1]} (n: runs per "
-                                "cell)."))
-    return Section("Group statistics", blocks)
+            blocks.append(out.image(plots.heatmap(two_way, group[0], group[1], metric),
+                                    f"heatmap_{name}", f"Mean {metric} by {group[0]} and "
+                                    f"{group[1]} (n: runs per cell)."))
+    return Section("Group statistics", [block for block in blocks if block is not None])
 
 
 def _lint_section(findings: list[Finding]) -> Section:
@@ -476,47 +488,44 @@ def _lint_section(findings: list[Finding]) -> Section:
     return Section("Lints", blocks)
 
 
-def _plot_section(plan: Plan, importance, top_k, out_dir) -> Section:
+def _plot_section(plan: Plan, importance, top_k, out: Output) -> Section:
     table, analysed, params = plan.table, plan.analysed, plan.params
     metric, goal = plan.metric, plan.goal
     blocks: list = []
-    image = plots.parallel_coordinates(analysed, params, metric, goal,
-                                       out_dir / "parallel_coordinates.png")
-    if image:
-        blocks.append(Image(image, "Parallel coordinates: one line per run across the swept "
-                            f"parameters, coloured by {metric} (best runs on top)."))
+    blocks.append(out.image(plots.parallel_coordinates(analysed, params, metric, goal),
+                            "parallel_coordinates", "Parallel coordinates: one line per run "
+                            f"across the swept parameters, coloured by {metric} (best runs on "
+                            "top)."))
     interactive = plots.parallel_coordinates_svg(analysed, params, metric, goal)
     if interactive:
         blocks.append(Svg(interactive))
     blocks.append(Table(top_decile_shares(analysed, params, metric, goal), "top_decile",
                         "Top decile against all runs (lift = top share / overall share)."))
-    image = plots.metric_vs_step(table.frame, run_step(table.frame), metric, goal,
-                                 out_dir / "metric_vs_step.png")
-    if image:
-        blocks.append(Image(image, f"{metric} of each run in creation order, with the best so "
-                            "far: a flat line means the sweep stopped finding better runs."))
+    blocks.append(out.image(plots.metric_vs_step(table.frame, run_step(table.frame), metric,
+                                                 goal), "metric_vs_step",
+                            f"{metric} of each run in creation order, with the best so far: a "
+                            "flat line means the sweep stopped finding better runs."))
     order = analysed[metric].astype("float64").sort_values(ascending=goal == "min")
     histories = {}
     for label in order.dropna().index[:top_k]:
         history = table.history(label)
         if history is not None and len(history):
             histories[str(analysed.at[label, "name"])] = history
-    curves = plots.training_curves(histories, out_dir / "curves.png")
-    blocks.append(Image(curves, f"Training curves of the {len(histories)} best runs.")
-                  if curves else "No per-epoch histories in this source (CSV exports have "
+    curves = out.image(plots.training_curves(histories), "curves",
+                       f"Training curves of the {len(histories)} best runs.")
+    blocks.append(curves or "No per-epoch histories in this source (CSV exports have "
                   "none).")
     if not importance.empty:
-        importance.to_csv(out_dir / "importance.csv", index=False)
+        importance.to_csv(out.dir / "importance.csv", index=False)
         blocks += [Table(importance, "importance", "Parameter importance (random forest on "
                          f"ranks) and linear correlation with {metric}."),
-                   Image(plots.importance_bars(importance, metric, out_dir / "importance.png"),
-                         "Parameter importance and correlation, most important first.")]
-    image = plots.expected_best_curve(expected_best(analysed[metric], goal), metric,
-                                      out_dir / "expected_best.png")
-    if image:
-        blocks.append(Image(image, f"Expected best {metric} of n runs drawn from this sweep, "
-                            "+- one std (Dodge et al. 2019)."))
-    return Section("Plots", blocks)
+                   out.image(plots.importance_bars(importance, metric), "importance",
+                             "Parameter importance and correlation, most important first.")]
+    blocks.append(out.image(plots.expected_best_curve(expected_best(analysed[metric], goal),
+                                                      metric), "expected_best",
+                            f"Expected best {metric} of n runs drawn from this sweep, +- one "
+                            "std (Dodge et al. 2019)."))
+    return Section("Plots", [block for block in blocks if block is not None])
 
 
 def _rerun_section(best, metric, rerun: dict | None) -> Section:

@@ -239,8 +239,10 @@ LOG_SPAN = 100  # positive values spanning 100x or more were most likely drawn l
 
 
 def short_number(value: float) -> str:
-    """A number for a label: 2 significant digits, `1e-4` not `1e-04` nor
-    `0.00012076665792328147`."""
+    """A number for a label: whole numbers as they are (`256`), others with 2 significant
+    digits, `1e-4` not `1e-04` nor `0.00012076665792328147`."""
+    if float(value).is_integer() and abs(value) < 1e6:
+        return str(int(value))
     text = f"{value:.2g}"
     return re.sub(r"e([+-])0*(\d)", lambda m: "e" + m.group(1).replace("+", "") + m.group(2),
                   text)
@@ -252,10 +254,17 @@ def is_continuous(column: pd.Series) -> bool:
 
 
 def is_log_scale(values: pd.Series) -> bool:
-    """Positive numbers spanning LOG_SPAN x or more: shown on a log axis, binned in log
-    space (a W&B `log_uniform_values` learning rate)."""
+    """Numbers drawn log-uniformly (a W&B `log_uniform_values` learning rate, a grid of
+    1e-4, 1e-3, 1e-2): positive, spanning LOG_SPAN x or more, and with their median nearer
+    the middle of the range in log space than in linear space (a uniform draw in [0, 0.5]
+    spans decades too, but its median sits in the linear middle). Shown on a log axis,
+    binned in log space."""
     present = values[np.isfinite(values)] if len(values) else values
-    return bool(len(present) and present.min() > 0 and present.max() >= LOG_SPAN * present.min())
+    if not len(present) or present.min() <= 0 or present.max() < LOG_SPAN * present.min():
+        return False
+    low, high, median = present.min(), present.max(), present.median()
+    in_log = (np.log(median) - np.log(low)) / (np.log(high) - np.log(low))
+    return bool(abs(in_log - 0.5) <= abs((median - low) / (high - low) - 0.5))
 
 
 def binned(column: pd.Series) -> pd.Series:

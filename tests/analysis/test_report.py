@@ -30,7 +30,8 @@ def built(tmp_path_factory):
     (out / "rerun.json").write_text(json.dumps({"metric": "val_acc",
                                                 "values": [70.0, 71.0, 72.5]}))
     table = load_runs_dir(root)
-    sections = build_report(table, out, ReportOptions(by=[["optimizer", "activation"]]))
+    sections = build_report(table, out, ReportOptions(by=[["optimizer", "activation"]],
+                                                      formats=("png",)))
     return table, out, sections
 
 
@@ -85,7 +86,8 @@ def test_html_is_self_contained_and_escaped(built):
 
 
 def test_report_lints_on_the_111_run_sweep(tmp_path):
-    sections = build_report(read_csv_export(SWEEP_111), tmp_path, ReportOptions())
+    sections = build_report(read_csv_export(SWEEP_111), tmp_path,
+                            ReportOptions(formats=("png",)))
     lints = next(s for s in sections if s.title == "Lints").blocks
     messages = [b.caption for b in lints if isinstance(b, Table)]
     assert any(m.startswith("[no-effect parameter] autoaugment, batch_norm, use_cutout")
@@ -102,7 +104,9 @@ def test_report_lints_on_the_111_run_sweep(tmp_path):
 def test_report_command_through_the_cli(tmp_path, capsys):
     out = tmp_path / "r"
     assert main(["report", str(SWEEP_111), "-o", str(out), "--states", "all",
-                 "--metric", "val_acc", "--goal", "max"]) == 0
+                 "--metric", "val_acc", "--goal", "max", "--format", "PNG,pdf"]) == 0
+    assert {p.name for p in (out / "figures").iterdir()} == {
+        f"{p.stem}.pdf" for p in out.glob("*.png")}
     assert "wrote" in capsys.readouterr().out
     stats_csv = pd.read_csv(out / "group_stats.csv")
     assert stats_csv["excluded"].sum() == 0
@@ -114,6 +118,7 @@ def test_report_command_through_the_cli(tmp_path, capsys):
     (["report", str(SWEEP_111), "--metric", "nope"], "metric 'nope' is not a column"),
     (["report", str(SWEEP_111), "--metric", "optimizer"], "is not numeric"),
     (["report", str(SWEEP_111), "--by", "colour"], "colour is not a config column"),
+    (["report", str(SWEEP_111), "--format", "png,jpg"], "unknown figure format 'jpg'"),
     (["report", str(SWEEP_111), "--states", "running"], "no runs in states running"),
     (["export", str(SWEEP_111), "-o", "/proc/nope/runs.csv"], "cannot write"),
     (["report", str(SWEEP_111), "-o", "/proc/nope"], "cannot write to /proc/nope"),
