@@ -144,9 +144,15 @@ def test_a_goal_that_seeks_the_worst_runs_is_warned_of(write_sweep):
                             "W&B's default when goal: is left out); write goal: maximize")
 
 
-def test_models_that_never_log_the_metric_are_named(write_sweep):
-    result = _validate(write_sweep, "method: grid\nmetric: {name: val_loss}\nparameters:\n"
-                       "  model: {values: [vgg6, svm]}\n")
+def test_models_that_never_log_the_metric_are_named_after_the_overrides(write_sweep):
+    text = "method: grid\nmetric: {name: val_loss}\nparameters:\n  model: {values: [vgg6, SVM]}\n"
+    result = _validate(write_sweep, text)
     assert result.code == 0
-    assert _warnings(result)[0].endswith(
-        "metric.name: svm trials do not log val_loss; they will end 'no metric'")
+    assert _warnings(result) == [
+        f"{write_sweep(text)}: metric.name: svm trials do not log val_loss; they will end "
+        "'no metric'"]
+    assert _warnings(_validate(write_sweep, text, "--override", "model=vgg6")) == []
+    pinned = _validate(write_sweep, text.replace("vgg6, SVM", "vgg6"), "--override",
+                       "model=svm")
+    assert [w.split(": ", 1)[1] for w in _warnings(pinned)] == [
+        "metric.name: svm trials do not log val_loss; they will end 'no metric'"]

@@ -153,7 +153,8 @@ def load_spec(path: Path | str, overrides: dict[str, str] | None = None) -> Swee
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text file (not UTF-8); pass a sweep YAML") from None
     spec = parse_spec(_read_yaml(text, path), path)
-    return with_overrides(spec, overrides) if overrides else spec
+    spec = with_overrides(spec, overrides) if overrides else spec
+    return dataclasses.replace(spec, warnings=spec.warnings + _metric_not_logged(spec))
 
 
 def _read_yaml(text: str, path: Path) -> Any:
@@ -232,7 +233,7 @@ def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
     if hyperband is not None and metric is None:
         raise SpecError(path, "early_terminate", "hyperband needs metric: {name: ..., goal: ...}")
     if metric is not None:
-        _check_metric(metric, goal, hyperband, params, path, warnings)
+        _check_metric(metric, goal, hyperband, path, warnings)
     run_cap = raw.get("run_cap")
     if run_cap is not None and (not _is_int(run_cap) or not 1 <= run_cap <= MAX_RUNS):
         raise SpecError(path, "run_cap", f"{_show(run_cap)} is not an integer in [1, {MAX_RUNS}]")
@@ -498,10 +499,10 @@ def _check_numeric(name: str, kind: str, args: dict, path: Path, warnings: list[
         warnings.append(f"{path}: {key}: {trap}")
 
 
-def _check_metric(name: str, goal: str, hyperband: Hyperband | None, params: dict[str, Param],
-                  path: Path, warnings: list[str]) -> None:
+def _check_metric(name: str, goal: str, hyperband: Hyperband | None, path: Path,
+                  warnings: list[str]) -> None:
     """The metric is one the trainer logs (`registry.METRICS`), per epoch where hyperband
-    reads it; a goal that seeks the worst runs, and models that never log it, are warned of."""
+    reads it; a goal that seeks the worst runs is warned of."""
     info = METRICS.get(name)
     if info is None:
         raise SpecError(path, "metric.name", f"{name!r} is not logged by the trainer"
@@ -514,10 +515,18 @@ def _check_metric(name: str, goal: str, hyperband: Hyperband | None, params: dic
     if goal != wanted:
         warnings.append(f"{path}: metric.goal: {goal} {name} seeks the worst runs ("
                         f"minimize is W&B's default when goal: is left out); write goal: {wanted}")
-    silent = [model for model in _models(params) if MODELS[model].family not in info.families]
-    if silent:
-        warnings.append(f"{path}: metric.name: {', '.join(silent)} trials do not log {name}; "
-                        "they will end 'no metric'")
+
+
+def _metric_not_logged(spec: SweepSpec) -> tuple[str, ...]:
+    """A warning naming the models (after --override) whose trials never log the metric."""
+    if spec.metric is None:
+        return ()
+    families = METRICS[spec.metric].families
+    silent = [model for model in _models(spec.params) if MODELS[model].family not in families]
+    if not silent:
+        return ()
+    return (f"{spec.path}: metric.name: {', '.join(silent)} trials do not log {spec.metric}; "
+            "they will end 'no metric'",)
 
 
 def _models(params: dict[str, Param]) -> list[str]:
