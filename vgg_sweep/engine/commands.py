@@ -53,7 +53,8 @@ def space_summary(spec: SweepSpec) -> str:
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @override_option()
 def validate(sweep_file, overrides):
-    """Check a W&B sweep YAML against W&B's schema and the trial config."""
+    """Check a W&B sweep YAML against W&B's schema, the trial config and the metrics trials
+    log; show what each swept parameter draws."""
     spec = _load(sweep_file, overrides)
     click.echo(f"OK {click.format_filename(sweep_file)}: sweep {spec.name!r}: "
                f"{space_summary(spec)}")
