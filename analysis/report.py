@@ -697,6 +697,15 @@ def _html_block(block, label: str | None) -> str:
     return f"<p>{html.escape(str(block))}</p>"
 
 
+def _glance_item(line: str) -> str:
+    """An 'At a glance' line as a list item: its label bold, the Lints section linked."""
+    label, _, rest = line.partition(": ")
+    text = (f"<strong>{html.escape(label)}:</strong> {html.escape(rest)}" if rest
+            else html.escape(line))
+    return "<li>" + text.replace("the Lints section", "the <a href='#lints'>Lints section</a>") \
+        + "</li>"
+
+
 def render_html(sections: list[Section], source: str) -> str:
     """The sections as one self-contained HTML page: images inlined as data URIs, the first
     section boxed as a list, then a table of contents."""
@@ -707,8 +716,7 @@ def render_html(sections: list[Section], source: str) -> str:
     for index, section in enumerate(sections):
         parts.append(f"<h2 id='{_anchor(section.title)}'>{html.escape(section.title)}</h2>")
         if index == 0:
-            items = [f"<li>{html.escape(str(b))}</li>" for b in section.blocks
-                     if isinstance(b, str)]
+            items = [_glance_item(b) for b in section.blocks if isinstance(b, str)]
             parts.append(f"<div class='glance'><ul>{''.join(items)}</ul>")
             parts += [_html_block(b, labels.get(id(b))) for b in section.blocks
                       if not isinstance(b, str)]
