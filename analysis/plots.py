@@ -94,10 +94,12 @@ def _thinned(ticks: list[tuple[float, str]], gap: float = MIN_GAP) -> list[tuple
 
 
 def _number_ticks(low: float, high: float, log: bool) -> np.ndarray:
-    """Round tick values in [low, high]: powers of ten on a log axis, else MaxNLocator's."""
-    if log:
+    """Tick values in [low, high]: the ends and the powers of ten on a log axis, else
+    MaxNLocator's round numbers."""
+    if log:  # the ends too: a log-uniform draw rarely starts at a power of ten
         ticks = 10.0 ** np.arange(np.ceil(np.log10(low)), np.floor(np.log10(high)) + 1)
-        return ticks if len(ticks) >= 2 else np.geomspace(low, high, 3)
+        return np.unique(np.r_[low, ticks if len(ticks) >= 2 else np.geomspace(low, high, 3),
+                               high])
     ticks = MaxNLocator(5).tick_values(low, high)
     return ticks[(ticks >= low - 1e-12 * abs(low)) & (ticks <= high + 1e-12 * abs(high))]
 
