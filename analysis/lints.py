@@ -55,6 +55,9 @@ def no_effect_params(frame: pd.DataFrame, params: list[str], metric: str) -> Fin
     Runs agreeing on every other swept parameter form a group; a group where the parameter
     takes two or more values is a comparison. If every comparison has one identical metric
     value, the trainer most likely ignores the parameter (a plumbing bug, not a result).
+    A parameter that only exists with some of its values (cutout_size with use_cutout=True:
+    the record holds only the fields that apply) is not held fixed.
+
     Where every compared run has a fingerprint (`fingerprint/*` in its summary: what its
     config reached the trainer as, vgg_sweep/fingerprint.py), the verdict says which:
     identical fingerprints in every comparison mean the values never reached the trainer
@@ -64,7 +67,7 @@ def no_effect_params(frame: pd.DataFrame, params: list[str], metric: str) -> Fin
     rows, verdicts = [], {}
     finished = frame[frame[metric].notna()].assign(_print=_fingerprints)
     for param in params:
-        others = [p for p in params if p != param]
+        others = [p for p in params if p != param and not _follows(finished, p, param)]
         key = (finished.groupby(others, dropna=False, sort=False).ngroup() if others
                else pd.Series(0, index=finished.index))
         spread = finished.groupby(key).agg(values=(param, "nunique"), metrics=(metric, "nunique"),
@@ -99,6 +102,13 @@ def no_effect_params(frame: pd.DataFrame, params: list[str], metric: str) -> Fin
     message = "; ".join(f"{', '.join(p for p, v in verdicts.items() if v == verdict)}: {text}"
                         for verdict, text in said.items() if verdict in verdicts.values())
     return Finding("no-effect parameter", message, pd.DataFrame(rows))
+
+
+def _follows(frame: pd.DataFrame, other: str, param: str) -> bool:
+    """Whether `other` is recorded or not according to the value of `param` alone."""
+    missing = frame[other].isna()
+    return bool(missing.any() and not missing.all()
+                and (missing.groupby(frame[param].astype(str)).nunique() == 1).all())
 
 
 def _fingerprints(frame: pd.DataFrame) -> pd.Series:

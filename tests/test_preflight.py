@@ -67,26 +67,26 @@ def flags_sweep(tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_vgg6_sweep_passes_with_every_parameter_live_and_its_evidence(data_dir):
-    done = subprocess.run([sys.executable, "-m", "vgg_sweep", "preflight", "sweeps/vgg6.yaml",
-                           "--override", f"data_dir={data_dir}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    result = run_cli(["preflight", ROOT / "sweeps/vgg6.yaml", "--override",
+                      f"data_dir={data_dir}"])
+    assert_contract(result, allowed=(0,))
+    lines = result.out.splitlines()
     spec = load_spec(ROOT / "sweeps/vgg6.yaml")
     swept = [name for name, param in spec.params.items() if param.kind != "constant"]
     evidence = {line.split(":")[0].strip(): line.split(": ", 1)[1] for line in lines[1:-1]}
     # every value but the base one (the first) is probed and changes something
     assert list(evidence) == [f"{name}={value}" for name in swept
                               for value in spec.params[name].args["values"][1:]]
-    assert evidence["epochs=80"] == "changes only the lr schedule and the planned steps"
-    assert evidence["autoaugment=False"] == ("changes the training batches, the loss and the "
-                                             "weights")
-    assert evidence["use_cutout=False"].startswith("changes the training batches")
-    assert evidence["batch_norm=False"].startswith("changes the model")
-    assert evidence["lr=0.001"].startswith("changes the optimizer, the lr schedule")
-    assert "planned steps" in evidence["batch_size=256"]
-    assert re.fullmatch(rf"preflight: 9 of 9 swept parameters reach the trainer; 21 probes of "
-                        rf"{STEPS} steps in [\d.]+ s", lines[-1])
+    assert evidence["epochs=80"] == "changes the lr schedule and the planned steps"
+    # the augmentation flags build the same Trial: the probes trained to tell them apart
+    for flag in ("autoaugment=False", "use_cutout=False"):
+        assert evidence[flag] == "changes the training batches, the loss and the weights"
+    assert evidence["batch_norm=False"] == "changes the model"
+    assert evidence["lr=0.001"] == "changes the optimizer and the lr schedule"
+    assert evidence["weight_decay=0.0005"] == "changes the optimizer"
+    # 21 configurations built, the base and the two flags trained as well
+    assert re.fullmatch(rf"preflight: 9 of 9 swept parameters reach the trainer; 24 probes "
+                        rf"\(3 trained {STEPS} steps\) in [\d.]+ s", lines[-1]), lines[-1]
 
 
 def _cheap(spec_path: Path) -> dict[str, str]:
@@ -152,7 +152,7 @@ def test_with_nothing_patched_nothing_is_flagged(flags_sweep):
     result = run_cli(["preflight", flags_sweep])
     assert_contract(result, allowed=(0,))
     assert not DEAD.findall(result.out)
-    assert "5 of 5 swept parameters reach the trainer; 6 probes" in result.out
+    assert "5 of 5 swept parameters reach the trainer; 9 probes (3 trained" in result.out
 
 
 def test_allow_dead_reports_and_goes_on(flags_sweep, monkeypatch):
@@ -198,10 +198,9 @@ def test_every_training_field_reaches_a_probe(base_point):
     for name in every:
         point = {**base_point, **context(name, base_point, every)}
         here = make_config(point)
-        reference = prober.fingerprint(here)
         others = _alternatives(name, getattr(here, name))
         assert others, name
-        if not any(differing(reference, prober.fingerprint(make_config({**point, name: other})))
+        if not any(prober.compare(here, make_config({**point, name: other}))[0]
                    for other in others):
             unreached.append(name)
     assert not unreached, f"no probe sees these fields: {unreached}"
@@ -283,3 +282,51 @@ def test_an_svm_run_record_holds_its_fingerprint(tmp_path):
                                    "train_subset": 100})
     assert set(record["summary"]["fingerprint"]) == {"model", "images", "batch", "weights"}
     assert record["summary"]["fingerprint"]["images"] == 100
+
+
+def test_the_report_says_a_dead_flag_never_reached_the_trainer(tmp_path, monkeypatch):
+    """Real runs of a trainer that drops use_cutout: the metric alone says "no effect", the
+    fingerprints in their records say why; with the flag used, their fingerprints differ."""
+    from vgg_sweep.train import run_trial
+
+    def fingerprints(folder: Path) -> list[dict]:
+        for cutout in (False, True):
+            config = make_config({**TINY, "use_cutout": cutout, "count_flops": False})
+            run_trial(config, folder / f"cutout-{cutout}", run_id=f"cutout-{cutout}",
+                      sweep="dead", wandb_mode="disabled")
+        return [json.loads(path.read_text())["summary"]["fingerprint"]
+                for path in sorted(folder.rglob(RECORD_FILE))]
+
+    assert differing(*fingerprints(tmp_path / "live")) == ["batch", "loss", "weights"]
+    MUTATIONS["use_cutout"](monkeypatch)
+    assert not differing(*fingerprints(tmp_path / "dead"))
+    result = run_cli(["report", tmp_path / "dead", "-o", tmp_path / "report"])
+    assert_contract(result, allowed=(0,))
+    assert ("[no-effect parameter] use_cutout: never reached the trainer (identical "
+            "fingerprints in every comparison") in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_the_lint_tells_never_arrived_from_no_effect_by_the_fingerprints():
+    from analysis.lints import no_effect_params
+    from analysis.sources import table_from_records
+
+    def record(name, flag, metric, print_):
+        return {"id": name, "name": name, "state": "finished", "config": {"flag": flag},
+                "summary": {"val_acc": metric, "fingerprint": print_}}
+
+    same = {"model": "m", "batch": "b", "weights": "w"}
+    moved = {**same, "weights": "v"}
+    cases = {  # runs -> the verdict
+        "never reached the trainer": [record("a", 0, 70.0, same), record("b", 1, 71.5, same)],
+        "reached the trainer, no effect": [record("a", 0, 70.0, same),
+                                           record("b", 1, 70.0, moved)],
+        "no effect (no fingerprint)": [record("a", 0, 70.0, {}), record("b", 1, 70.0, {})],
+    }
+    for verdict, records in cases.items():
+        frame = table_from_records(records, "test").frame
+        finding = no_effect_params(frame, ["flag"], "val_acc")
+        assert list(finding.evidence["verdict"]) == [verdict], verdict
+    # fingerprints that differ and a metric that moved: nothing to say
+    frame = table_from_records([record("a", 0, 70.0, same), record("b", 1, 72.0, moved)],
+                               "test").frame
+    assert no_effect_params(frame, ["flag"], "val_acc") is None

@@ -59,11 +59,12 @@ def digest(*things: Any) -> str:
     return hasher.hexdigest()[:16]
 
 
-def describe(parts: list[str]) -> str:
-    """`changes the model, the loss and the weights`; `changes only the planned steps`."""
+def describe(parts: list[str], complete: bool = True) -> str:
+    """`changes the model, the loss and the weights`; `changes only the planned steps` (when
+    the fingerprints compared were `complete`: the training parts were taken too)."""
     words = [WORDS.get(part, part) for part in parts]
     listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-    only = "only " if set(parts) <= set(PLAN) else ""
+    only = "only " if complete and set(parts) <= set(PLAN) else ""
     return f"changes {only}{listed}"
 
 

@@ -2,12 +2,13 @@
 
 For every swept parameter (each value of a `values` list; a distribution's two ends and its
 middle) the other parameters are held at one base point and a probe runs: the trainer's own
-`Trial` (`vgg_sweep.train`) on the sweep's data set, same seed, STEPS optimisation steps of
-the first epoch, in this process, with no run record and no W&B. Its fingerprint
-(`vgg_sweep.fingerprint`: model, optimizer, lr schedule, planned steps, first batch, loss,
-weights) says what the value reached. A value whose fingerprint equals the base value's in
-every part is dead: the trainer never received it. SVM trials are probed by fitting on the
-first SVM_IMAGES training images (`vgg_sweep.svm`).
+`Trial` (`vgg_sweep.train`) on the sweep's data set, same seed, in this process, with no run
+record and no W&B. Its fingerprint (`vgg_sweep.fingerprint`) says what the value reached.
+A probe first builds the Trial (model, optimizer, lr schedule, planned steps); only when all
+of those equal the base value's does it train STEPS steps of the first epoch for the rest
+(first batch, loss, weights), as the base does then. A value whose fingerprint equals the
+base value's in every part is dead: the trainer never received it. SVM trials are probed by
+fitting on the first SVM_IMAGES training images (`vgg_sweep.svm`).
 
 Fields that by design cannot change training (`inert` in `vgg_sweep.config`: data_dir,
 device, telemetry switches...) are not probed; sweeping them is a warning. `vgg-sweep
@@ -65,6 +66,7 @@ class Evidence:
     value: Any
     base: Any
     parts: list[str]
+    complete: bool  # the training parts were compared too
     needs: dict[str, Any] = field(default_factory=dict)  # other values it needs to apply
 
     @property
@@ -75,14 +77,16 @@ class Evidence:
         from vgg_sweep.fingerprint import describe
 
         where = "".join(f" (with {k}={v})" for k, v in self.needs.items())
-        said = describe(self.parts) if self.parts else f"trains exactly as {self.base}"
+        said = (describe(self.parts, self.complete) if self.parts
+                else f"trains exactly as {self.base}")
         return f"{self.name}={self.value}{where}: {said}"
 
 
 @dataclass
 class Result:
     evidence: list[Evidence]
-    probes: int
+    probes: int  # Trials built (or SVMs fitted)
+    trained: int  # of which trained STEPS steps
     seconds: float
     inert: list[str]
 
@@ -92,17 +96,32 @@ class Result:
 
 
 class Prober:
-    """Runs probes in this process; loads each data set once, probes each config once."""
+    """Runs probes in this process; loads each data set once, probes each config once (once
+    more to train it)."""
 
     def __init__(self):
         self.data: dict[tuple[str, str], Any] = {}
-        self.fingerprints: dict[TrialConfig, dict[str, Any]] = {}
+        self.fingerprints: dict[tuple[TrialConfig, bool], dict[str, Any]] = {}
 
-    def fingerprint(self, config: TrialConfig) -> dict[str, Any]:
-        config = dataclasses.replace(config, compile=False)  # inert, and costs a minute
-        if config not in self.fingerprints:
-            self.fingerprints[config] = probe(config, self._dataset(config))
-        return self.fingerprints[config]
+    def fingerprint(self, config: TrialConfig, train: bool = True) -> dict[str, Any]:
+        key = (dataclasses.replace(config, compile=False), train)  # inert; costs a minute
+        if key not in self.fingerprints:
+            self.fingerprints[key] = probe(key[0], self._dataset(config), train)
+        return self.fingerprints[key]
+
+    @property
+    def trained(self) -> int:
+        return sum(train for _, train in self.fingerprints)
+
+    def compare(self, a: TrialConfig, b: TrialConfig) -> tuple[list[str], bool]:
+        """The parts in which a and b differ, and whether the training parts were compared:
+        the built Trials first, their first steps only when those agree."""
+        from vgg_sweep.fingerprint import differing
+
+        parts = differing(self.fingerprint(a, train=False), self.fingerprint(b, train=False))
+        if parts:
+            return parts, False
+        return differing(self.fingerprint(a), self.fingerprint(b)), True
 
     def _dataset(self, config: TrialConfig):
         from vgg_sweep.data import load_dataset
@@ -131,9 +150,10 @@ def _deterministic():
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before
 
 
-def probe(config: TrialConfig, data) -> dict[str, Any]:
-    """The fingerprint of `config` after STEPS steps of the trainer's own Trial (an SVM: a
-    fit on SVM_IMAGES images); no run record, no W&B."""
+def probe(config: TrialConfig, data, train: bool = True) -> dict[str, Any]:
+    """The fingerprint of `config` after STEPS steps of the trainer's own Trial (`train`),
+    or of the Trial as built; an SVM's after a fit on SVM_IMAGES images. No run record, no
+    W&B."""
     from vgg_sweep.data import split
     from vgg_sweep.registry import MODELS
     from vgg_sweep.svm import fit_svc, svm_fingerprint
@@ -151,6 +171,8 @@ def probe(config: TrialConfig, data) -> dict[str, Any]:
                         "runs, or pass --no-preflight") from None
     with torch_threads(config.threads), _deterministic():
         trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
+        if not train:
+            return trial.fingerprint.parts
         try:
             trial.train_epoch(should_stop=lambda: trial.fingerprint.complete)
         except TrialFailed as failure:  # diverged: live, and the sweep will say so
@@ -181,7 +203,7 @@ def _applies(name: str, values: dict[str, Any]) -> bool:
 
 def run_preflight(spec: SweepSpec, echo: Callable[[str], None] = click.echo) -> Result:
     """Probe every swept value of `spec` against its base value; print the evidence."""
-    from vgg_sweep.fingerprint import STEPS, differing
+    from vgg_sweep.fingerprint import STEPS
 
     start = time.perf_counter()
     swept = {name: probe_values(param) for name, param in spec.params.items()
@@ -197,18 +219,18 @@ def run_preflight(spec: SweepSpec, echo: Callable[[str], None] = click.echo) -> 
     for name, values in trained.items():
         needs = context(name, base, trained)
         point = {**base, **needs}
-        reference = prober.fingerprint(make_config(point))
         for value in values[1:]:
-            found = prober.fingerprint(make_config({**point, name: value}))
-            item = Evidence(name, value, f"{name}={values[0]}", differing(reference, found),
-                            needs)
+            parts, complete = prober.compare(make_config(point),
+                                             make_config({**point, name: value}))
+            item = Evidence(name, value, f"{name}={values[0]}", parts, complete, needs)
             evidence.append(item)
             echo("  " + item.line())
-    result = Result(evidence, len(prober.fingerprints), time.perf_counter() - start,
-                    inert_names)
+    result = Result(evidence, len(prober.fingerprints), prober.trained,
+                    time.perf_counter() - start, inert_names)
     dead = {item.name for item in result.dead}
     echo(f"preflight: {len(trained) - len(dead)} of {len(trained)} swept parameters reach "
-         f"the trainer; {result.probes} probes of {STEPS} steps in {result.seconds:.1f} s")
+         f"the trainer; {result.probes} probes ({result.trained} trained {STEPS} steps) in "
+         f"{result.seconds:.1f} s")
     return result
 
 
