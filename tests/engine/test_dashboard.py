@@ -1,6 +1,6 @@
 """`vgg-sweep dashboard`: optuna-dashboard on a finished sweep, read back over HTTP from its
-JSON API: the study, its metric's name, each trial's value per epoch and its run id and
-record. The study is written by the real engine; its trials are fake_trial's (records in the
+JSON API: the study, its metric's name, each trial's value per epoch, its run id and record,
+and its swept values as Optuna parameters (the parameter plots and importances). The study is written by the real engine; its trials are fake_trial's (records in the
 trainer's format, in milliseconds: the real trainer's rows reach the study alike,
 test_engine_with_trainer.py)."""
 
@@ -20,11 +20,12 @@ from vgg_sweep.record import read_record
 
 SWEEP = """
     name: dash
-    method: grid
+    method: random
+    run_cap: 2
     metric: {name: val_acc, goal: maximize}
     parameters:
       optimizer: {values: [Adam, SGD]}
-      lr: {value: 0.01}
+      lr: {distribution: log_uniform_values, min: 0.001, max: 0.1}
       epochs: {value: 2}
 """
 
@@ -54,6 +55,7 @@ def test_the_dashboard_serves_the_sweep_with_its_metric_curves_and_records(
         assert [(s["study_id"], s["study_name"], s["directions"]) for s in studies] == [
             (int(study_id), "dash", ["maximize"])]
         study = get(f"{base}/api/studies/{study_id}")
+        importances = get(f"{base}/api/studies/{study_id}/param_importances")
     finally:
         server.send_signal(signal.SIGINT)  # Ctrl-C
         out, err = server.communicate(timeout=30)
@@ -73,6 +75,12 @@ def test_the_dashboard_serves_the_sweep_with_its_metric_curves_and_records(
             {"step": row["epoch"], "value": pytest.approx(row["val_acc"])}
             for row in record["history"]]
         assert [row["epoch"] for row in record["history"]] == [1, 2]
+        params = {p["name"]: p["param_external_value"] for p in trial["params"]}
+        assert params["optimizer"] == record["config"]["optimizer"]
+        assert float(params["lr"]) == pytest.approx(record["config"]["lr"])
+    assert {p["name"]: p["distribution"]["type"] for p in study["union_search_space"]} == {
+        "optimizer": "CategoricalDistribution", "lr": "FloatDistribution"}
+    assert {p["name"] for p in importances["param_importances"][0]} == {"optimizer", "lr"}
 
 
 def test_without_the_extra_one_line_names_the_install_command(tmp_path, monkeypatch):

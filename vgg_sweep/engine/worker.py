@@ -36,6 +36,7 @@ from optuna.trial import TrialState
 
 from vgg_sweep.config import ConfigError, make_config
 from vgg_sweep.engine import work_queue
+from vgg_sweep.engine.bayes import optuna_distribution
 from vgg_sweep.engine.runner import TRAIN_COMMAND, run_in_process, run_subprocess
 from vgg_sweep.engine.spec import SweepSpec
 from vgg_sweep.engine.storage import open_storage, quiet_optuna
@@ -131,6 +132,7 @@ def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: StopFlag,
         trial.set_user_attr("record", str(run_dir(job, run_id).resolve() / RECORD_FILE))
         params = spec.search.point(spec, trial, work_queue.study_seed(study))
         trial.set_user_attr("params", params)
+        _as_optuna_params(trial, spec, params)
         outcome = _execute(job, trial, params, run_id, resume, stop, say)
     except Exception as error:  # a bad draw, a bug here: this trial failed, not the sweep
         outcome = Outcome(State.FAILED, reason=f"worker error: {error_line(error)}")
@@ -147,6 +149,24 @@ def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: StopFlag,
     if state == TrialState.FAIL and not outcome.interrupted and job.max_failures:
         work_queue.stop_after_failures(study, job.max_failures)
     return outcome
+
+
+def _as_optuna_params(trial: optuna.Trial, spec: SweepSpec, params: dict[str, Any]) -> None:
+    """The swept values as the trial's Optuna parameters too (a bayes trial has them from TPE
+    already), under the distributions the bayes search uses: the dashboard's parameter plots
+    (importance, parallel coordinates, slices) read those. A value its distribution cannot
+    hold (a normal draw past the searched range) stays in the `params` attribute alone.
+    Through the storage: Optuna's public API sets a parameter only through a sampler."""
+    for name, param in spec.params.items():
+        if param.kind == "constant" or name in trial.params or name not in params:
+            continue
+        try:
+            distribution = optuna_distribution(param)
+            internal = distribution.to_internal_repr(params[name])
+        except (ValueError, TypeError):  # a value Optuna cannot store (a list, say)
+            continue
+        if distribution._contains(internal):
+            trial.storage.set_trial_param(trial._trial_id, name, internal, distribution)
 
 
 def run_dir(job: Job, run_id: str) -> Path:
