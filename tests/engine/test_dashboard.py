@@ -1,8 +1,8 @@
 """`vgg-sweep dashboard`: optuna-dashboard on a finished sweep, read back over HTTP from its
 JSON API: the study, its metric's name, each trial's value per epoch, its run id and record,
-and its swept values as Optuna parameters (the parameter plots and importances). The study is written by the real engine; its trials are fake_trial's (records in the
-trainer's format, in milliseconds: the real trainer's rows reach the study alike,
-test_engine_with_trainer.py)."""
+and its swept values as Optuna parameters (the parameter plots and importances). The study
+is written by the real engine; its trials are fake_trial's (records in the trainer's format,
+in milliseconds: the real trainer's rows reach the study alike, test_engine_with_trainer.py)."""
 
 import json
 import signal
