@@ -304,12 +304,22 @@ def _at_a_glance(plan: Plan, best, ranked, one_way, findings, rerun, out: Output
     return Section("At a glance", lines + ([image] if image else []))
 
 
+def _expected_half_and_all(plan: Plan) -> tuple[pd.Series, pd.Series] | None:
+    """The expected best (Dodge et al.) of about half the runs and of all of them; None for
+    fewer than 2 runs."""
+    curve = expected_best(plan.analysed[plan.metric], plan.goal)
+    if len(curve) < 2:
+        return None
+    half = curve.iloc[(curve["trials"] - curve["trials"].iloc[-1] / 2).abs().argmin()]
+    return half, curve.iloc[-1]
+
+
 def _how_sure(plan: Plan, best, rerun: dict | None) -> str:
     metric = plan.metric
-    curve = expected_best(plan.analysed[metric], plan.goal)
-    text = ("How sure: the best of many runs is partly luck (it is a maximum). ")
-    if len(curve) > 1:
-        half = curve.iloc[(curve["trials"] - curve["trials"].iloc[-1] / 2).abs().argmin()]
+    text = "How sure: the best of many runs is partly luck (it is a maximum). "
+    expected = _expected_half_and_all(plan)
+    if expected:
+        half = expected[0]
         text += (f"Half as many runs would have found {half['expected']:.4g} +- "
                  f"{half['std']:.2g} on average. ")
     if rerun is None:
@@ -394,10 +404,9 @@ def _best_config(table: RunTable, best, plan: Plan, out: Output) -> Section:
     blocks.append(Table(every, "best_config_all", "Every config field of the best run.",
                         collapsed=True))
     blocks += _best_run_artifacts(table, best, out)
-    curve = expected_best(plan.analysed[metric], plan.goal)
-    if len(curve) > 1:
-        half = curve.iloc[(curve["trials"] - curve["trials"].iloc[-1] / 2).abs().argmin()]
-        last = curve.iloc[-1]
+    expected = _expected_half_and_all(plan)
+    if expected:
+        half, last = expected
         blocks.append(f"Expected best of {int(half['trials'])} random runs from this sweep: "
                       f"{half['expected']:.4g} +- {half['std']:.2g}; of all "
                       f"{int(last['trials'])}: {last['expected']:.4g} +- {last['std']:.2g}. "

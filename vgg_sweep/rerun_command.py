@@ -94,7 +94,7 @@ def rerun_best(source, seeds, name, metric, goal, output, runs_dir, workers, in_
     """Re-train the best configuration of SOURCE with new seeds; report mean +- std of the
     metric and of the test metrics, and how far the sweep's best lies from them."""
     from analysis.report import ReportOptions, analysis_plan, build_report
-    from analysis.rerun import RERUN_FILE, rerun_verdict
+    from analysis.rerun import RERUN_FILE, rerun_test_table, rerun_verdict
     from analysis.sources import load_source, report_dir
     from analysis.stats import best_run
 
@@ -124,26 +124,21 @@ def rerun_best(source, seeds, name, metric, goal, output, runs_dir, workers, in_
     verdict = rerun_verdict(float(best[metric]), values)
     test = {column: [None if v != v else float(v) for v in done[column]]
             for column in done.columns if str(column).startswith("test_")}
+    seeds_done = [int(seed) for seed in done["seed"]]
     output = output or report_dir(source)
     output.mkdir(parents=True, exist_ok=True)
     (output / RERUN_FILE).write_text(json.dumps(
-        {"metric": metric, "values": values, "seeds": [int(s) for s in done["seed"]],
+        {"metric": metric, "values": values, "seeds": seeds_done,
          "test": test, "best_run": str(best["name"]), "runs_dir": str(folder), **verdict},
         indent=1))
     build_report(table, output, ReportOptions(metric=metric, goal=goal,
                                               rerun=output / RERUN_FILE))
     click.echo(f"{metric}: {verdict['mean']:.4g} +- {verdict['std']:.2g} over "
                f"{verdict['runs']} seeds; {verdict['verdict']}")
-    for column, column_values in test.items():
-        present = [v for v in column_values if v is not None]
-        if len(present) >= 2:
-            mean = sum(present) / len(present)
-            std = math.sqrt(sum((v - mean) ** 2 for v in present) / (len(present) - 1))
-            per_seed = ", ".join(f"{seed}: {value:.4g}" for seed, value
-                                 in zip(done["seed"], column_values, strict=True)
-                                 if value is not None)
-            click.echo(f"{column}: {mean:.4g} +- {std:.2g} over {len(present)} seeds "
-                       f"({per_seed})")
+    for _, row in rerun_test_table({"seeds": seeds_done, "test": test}).iterrows():
+        if row["runs"] >= 2:
+            click.echo(f"{row['metric']}: {row['mean']:.4g} +- {row['std']:.2g} over "
+                       f"{row['runs']} seeds ({row['per seed']})")
     click.echo(f"wrote {output / RERUN_FILE} and {output / 'report.html'}")
 
 
