@@ -13,7 +13,10 @@ batch 128):
 4. per-trial fixed overhead: `vgg-sweep train` in a fresh process against in-process
    `run_trial`, each as wall time minus the trial's own epoch_time_sec;
 5. `vgg-sweep report` (load the runs directory + build the report) on 1,000 and 10,000
-   synthetic runs.
+   synthetic runs;
+6. `vgg-sweep preflight sweeps/vgg6.yaml` in a fresh process (wall time, probes, peak memory
+   against a process that only imports the trainer) and one probe in this process, built and
+   trained (vgg_sweep/preflight.py).
 
 Why interleaved: this runs on shared machines. Each repetition runs every variant of a section
 once, in the same order (A, B, C, A, B, C, ...), so that load from other processes hits all
@@ -32,6 +35,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -46,7 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 128
 WARMUP_BATCHES = 3  # batches run before the clock starts (first batches select kernels)
-SECTIONS = ("throughput", "overhead", "report")
+SECTIONS = ("throughput", "overhead", "report", "preflight")
 
 
 # --- results -------------------------------------------------------------------------------
@@ -492,6 +496,73 @@ def report(bench: Bench, results: Results, sizes: tuple[int, ...]) -> None:
             results.rows.pop(f"{variant.name}: load records", None)
 
 
+# --- 6. preflight --------------------------------------------------------------------------
+
+def _peak(command: list[str], env: dict) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MiB, stdout) of a command run to its end."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               env=env, cwd=ROOT, text=True)
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"{command} exited {process.returncode}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, out  # Linux: KiB
+
+
+def preflight(bench: Bench, results: Results) -> None:
+    """What preflight costs: the whole check of sweeps/vgg6.yaml as a user runs it, and one
+    probe of its base point (batch 64), built only and trained STEPS steps."""
+    from vgg_sweep.config import make_config
+    from vgg_sweep.data import load_dataset
+    from vgg_sweep.preflight import probe
+
+    log("== preflight")
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    whole = "preflight sweeps/vgg6.yaml"
+    memory = {"preflight, peak RSS": [], "import vgg_sweep.train, peak RSS": []}
+
+    def check() -> dict[str, float]:
+        seconds, mib, out = _peak(cli_command() + ["preflight", "sweeps/vgg6.yaml",
+                                                   "--override", f"data_dir={bench.data_dir}"],
+                                  env)
+        memory["preflight, peak RSS"].append(mib)
+        probes, trained = (int(n) for n in re.search(r"(\d+) probes \((\d+) trained", out)
+                           .groups())
+        results.notes.append(f"{whole}: {probes} probes, {trained} of them trained")
+        return {whole: seconds}
+
+    def imports_only() -> dict[str, float]:
+        seconds, mib, _ = _peak([sys.executable, "-c", "import vgg_sweep.train"], env)
+        memory["import vgg_sweep.train, peak RSS"].append(mib)
+        return {"python -c 'import vgg_sweep.train'": seconds}
+
+    config = make_config(our_values(bench, optimizer="SGD", lr=0.01, batch_size=64,
+                                    epochs=20, use_cutout=True, autoaugment=True))
+    data = load_dataset(config.dataset, config.data_dir)
+
+    def one_probe(train: bool, name: str) -> Measurement:
+        def measure() -> dict[str, float]:
+            start = time.perf_counter()
+            probe(config, data, train)
+            return {name: time.perf_counter() - start}
+        return measure
+
+    one_probe(True, "")()  # kernel selection for this shape
+    work = "vgg6.yaml's base point: VGG6, batch 64"
+    interleaved([
+        Variant(whole, "s", check, "21 values of 9 parameters, fresh process"),
+        Variant("python -c 'import vgg_sweep.train'", "s", imports_only, "1 process"),
+        Variant("one probe, built", "s", one_probe(False, "one probe, built"), work),
+        Variant("one probe, trained", "s", one_probe(True, "one probe, trained"), work),
+    ], bench.reps, results)
+    for name, values in memory.items():
+        for value in values:
+            results.add(name, "MiB", value, "peak resident memory of the process")
+    results.notes[:] = list(dict.fromkeys(results.notes))
+
+
 # --- ratios and targets --------------------------------------------------------------------
 
 def judge(results: Results, quick: bool, report_sizes: tuple[int, ...]) -> None:
@@ -522,6 +593,10 @@ def judge(results: Results, quick: bool, report_sizes: tuple[int, ...]) -> None:
             results.ratios.append(Ratio(f"report on {report_sizes[1]} runs (s)", seconds,
                                         "<= 10 s", None if quick or report_sizes[1] < 10_000
                                         else seconds <= 10.0))
+    seconds = results.median("preflight sweeps/vgg6.yaml")
+    if not math.isnan(seconds):
+        results.ratios.append(Ratio("preflight sweeps/vgg6.yaml (s)", seconds, "<= 60 s",
+                                    None if quick else seconds <= 60.0))
 
 
 # --- Markdown ------------------------------------------------------------------------------
@@ -598,6 +673,10 @@ def markdown(bench: Bench, info: dict[str, str], results: Results, argv: list[st
               "process that has run one trial before.",
               "- **report**: `load_source(runs_dir)` + `build_report` (what `vgg-sweep report` "
               "does after its imports) on synthetic record.json files of a 5-parameter sweep.",
+              "- **preflight**: `vgg-sweep preflight sweeps/vgg6.yaml` on the bench's CIFAR-10 "
+              "files in a fresh process, and its peak resident memory against a process that "
+              "only imports the trainer; *one probe*: `vgg_sweep.preflight.probe` of the "
+              "sweep's base point, the Trial built only, or trained its 2 steps.",
               ]
     if results.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in results.notes]
@@ -673,6 +752,8 @@ def main(argv: list[str] | None = None) -> int:
             overhead(bench, results)
         if "report" in args.sections:
             report(bench, results, report_sizes)
+        if "preflight" in args.sections:
+            preflight(bench, results)
         judge(results, args.quick, report_sizes)
         text = markdown(bench, info, results, argv)
         args.out.write_text(text)
