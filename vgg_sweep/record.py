@@ -5,7 +5,9 @@ Every trial, whatever the engine, leaves `runs/<sweep>/<run_id>/` with
 - `record.json`: `{id, name, sweep, state, created, runtime, config, summary, history}`, the
   shape of a W&B run. `state` is one of `vgg_sweep.outcome.State` (finished, failed, crashed,
   killed: interrupted, pruned: stopped by hyperband, running); `created` is ISO-8601 UTC;
-  `runtime` is seconds; `history` is one dict per epoch (`epoch` = W&B step).
+  `runtime` is seconds; `history` is one dict per epoch (`epoch` = W&B step);
+  `summary.fingerprint` is what the config reached the trainer as, taken at the start of
+  training (`vgg_sweep/fingerprint.py`; the no-effect lint compares it).
 - `history.csv`: the same history as a table.
 - `artifacts/`: plots and tables of the trial.
 
