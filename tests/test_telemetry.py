@@ -212,3 +212,15 @@ def test_wandb_media_uses_native_pieces(tmp_path, monkeypatch):
     assert media["per_class_accuracy"].data == [["a", 50.0], ["b", None]]
     # over W&B's row limit: one row per epoch and layer instead of a silently cut table
     assert media["grad_flow"].data == [[1, -1, "w", 2.0, 3.0]]
+
+
+def test_prediction_grid_says_which_label_is_predicted(tmp_path, monkeypatch):
+    from vgg_sweep import telemetry_plots
+
+    figures = []
+    monkeypatch.setattr(telemetry_plots, "_save",
+                        lambda figure, path: figures.append(figure) or path)
+    images = torch.zeros(2, 1, 8, 8, dtype=torch.uint8)
+    telemetry_plots.predictions(images, [0, 1], [0, 0], ("cat", "dog"), tmp_path / "p.png")
+    titles = [ax.get_title() for ax in figures[0].axes if ax.get_title()]
+    assert titles == ["pred: cat\ntrue: cat", "pred: cat\ntrue: dog"]

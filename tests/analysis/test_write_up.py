@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.image import imread, imsave
 from sweep_data import START, SWEEP_111, synthetic_record
 
 from analysis import plots
@@ -40,6 +41,9 @@ def log_lr_runs(tmp_path_factory):
         record["summary"]["val_acc"] = 80 - 10 * abs(np.log10(lr) + 2.5) + rng.normal(0, 1)
         record["created"] = (START + timedelta(minutes=index)).isoformat()
         write_record(root / record["id"], record)
+        (root / record["id"] / "artifacts").mkdir()  # as the trainer writes them
+        imsave(root / record["id"] / "artifacts" / "confusion_matrix.png",
+               np.full((4, 4), index, dtype=float), vmin=0, vmax=RUNS)
     return load_runs_dir(root)
 
 
@@ -147,6 +151,15 @@ def test_report_bins_lr_and_draws_heatmaps_over_categoricals(log_lr_runs, tmp_pa
     assert len(heatmaps) == 1 and "lr" not in heatmaps[0] and "dropout" not in heatmaps[0]
     markdown = (tmp_path / "report.md").read_text()
     assert "lr 0.0" in markdown.split("## Contents")[0]  # the best run's own lr, not a bin
+    # the best run's artifacts, copied beside the report and shown with their caption
+    frame = log_lr_runs.frame
+    best = frame.loc[frame[frame["state"] == "finished"]["val_acc"].idxmax()]
+    copied = imread(tmp_path / "best_run" / "confusion_matrix.png")
+    original = imread(log_lr_runs.source + f"/{best['id']}/artifacts/confusion_matrix.png")
+    assert np.array_equal(copied, original)
+    assert "(best_run/confusion_matrix.png)" in markdown
+    assert "Confusion matrix of the best run on the test set." in markdown
+    assert "(best_run_curves.png)" in markdown
 
 
 @pytest.fixture(scope="module")
