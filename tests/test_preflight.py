@@ -16,6 +16,7 @@ import pytest
 from contract import assert_contract, run_cli
 
 from vgg_sweep import train
+from vgg_sweep.cli import main
 from vgg_sweep.config import FIELDS, TrialConfig, choices, field_type, inert, make_config
 from vgg_sweep.engine.spec import Param, load_spec
 from vgg_sweep.fake_data import write_cifar10, write_mnist
@@ -160,6 +161,44 @@ def test_allow_dead_reports_and_goes_on(flags_sweep, monkeypatch):
     result = run_cli(["preflight", flags_sweep, "--allow-dead"])
     assert_contract(result, allowed=(0,))
     assert DEAD.findall(result.err) == ["use_cutout"]
+
+
+class Started(Exception):
+    """Raised by a stand-in for run_sweep: the sweep got past preflight."""
+
+
+def _start(*args, **kwargs):
+    raise Started
+
+
+@pytest.mark.parametrize("option", ["--no-preflight", "--allow-dead"])
+def test_the_options_let_a_sweep_with_a_dead_flag_start(option, flags_sweep, tmp_path,
+                                                        monkeypatch, capsys):
+    from vgg_sweep.engine import local
+
+    MUTATIONS["autoaugment"](monkeypatch)
+    monkeypatch.setattr(local, "run_sweep", _start)
+    with pytest.raises(Started):
+        main(["sweep", str(flags_sweep), "--runs-dir", str(tmp_path / "runs"), option])
+    said = capsys.readouterr()
+    assert ("preflight" in said.out) == (option == "--allow-dead")
+    # the warning that lets it through names the dead flag
+    assert DEAD.findall(said.err) == (["autoaugment"] if option == "--allow-dead" else [])
+
+
+def test_a_resumed_sweep_is_not_preflighted(flags_sweep, tmp_path, monkeypatch, capsys):
+    import optuna
+
+    from vgg_sweep.engine import local
+    from vgg_sweep.engine.storage import default_journal, open_storage
+
+    MUTATIONS["autoaugment"](monkeypatch)
+    monkeypatch.setattr(local, "run_sweep", _start)
+    url = default_journal(tmp_path / "runs", "flags")
+    optuna.create_study(study_name="flags", storage=open_storage(url))
+    with pytest.raises(Started):
+        main(["sweep", str(flags_sweep), "--runs-dir", str(tmp_path / "runs")])
+    assert "preflight" not in capsys.readouterr().out
 
 
 # --- every training field reaches a probe ------------------------------------------------------

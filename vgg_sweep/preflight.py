@@ -47,7 +47,7 @@ def probe_values(param: Param) -> list[Any]:
     """The values preflight probes, the base value first: a list's values; a distribution's
     middle (geometric for log kinds), then its two ends."""
     if param.kind in CHOICE_KINDS:
-        return list(param.args.get("values", [param.args.get("value")]))
+        return list(param.args["values"])
     low, high = support(param)
     middle = math.sqrt(low * high) if "log" in param.kind else (low + high) / 2
     values = [middle, low, high]
@@ -211,13 +211,14 @@ def run_preflight(spec: SweepSpec, echo: Callable[[str], None] = click.echo) -> 
     inert_names = [name for name in swept if inert(name)]
     for name in inert_names:
         warn(f"sweeping `{name}` cannot change {spec.metric or 'the metric'} ({inert(name)})")
-    trained = {name: values for name, values in swept.items() if not inert(name)}
-    base = {**spec.constants, **{name: values[0] for name, values in swept.items()}}
+    probed = {name: values for name, values in swept.items() if not inert(name)}
+    # swept inert fields keep their defaults: device=cuda first must not stop a CPU probe
+    base = {**spec.constants, **{name: values[0] for name, values in probed.items()}}
     echo(f"preflight {spec.path}: base point "
-         + " ".join(f"{name}={values[0]}" for name, values in trained.items()))
+         + " ".join(f"{name}={values[0]}" for name, values in probed.items()))
     prober, evidence = Prober(), []
-    for name, values in trained.items():
-        needs = context(name, base, trained)
+    for name, values in probed.items():
+        needs = context(name, base, probed)
         point = {**base, **needs}
         for value in values[1:]:
             parts, complete = prober.compare(make_config(point),
@@ -228,7 +229,7 @@ def run_preflight(spec: SweepSpec, echo: Callable[[str], None] = click.echo) -> 
     result = Result(evidence, len(prober.fingerprints), prober.trained,
                     time.perf_counter() - start, inert_names)
     dead = {item.name for item in result.dead}
-    echo(f"preflight: {len(trained) - len(dead)} of {len(trained)} swept parameters reach "
+    echo(f"preflight: {len(probed) - len(dead)} of {len(probed)} swept parameters reach "
          f"the trainer; {result.probes} probes ({result.trained} trained {STEPS} steps) in "
          f"{result.seconds:.1f} s")
     return result
