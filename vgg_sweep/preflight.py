@@ -236,8 +236,13 @@ def run_preflight(spec: SweepSpec, echo: Callable[[str], None] = click.echo) -> 
 
 
 def check(spec: SweepSpec, allow_dead: bool, echo: Callable[[str], None] = click.echo,
-          ) -> Result:
-    """run_preflight, then refuse dead values (UserError, exit 2) unless `allow_dead`."""
+          ) -> Result | None:
+    """run_preflight, then refuse dead values (UserError, exit 2) unless `allow_dead`; a
+    sweep that runs its own program is not probed (None)."""
+    if spec.foreign:
+        warn(f"preflight probes our trainer only; {spec.path} runs its own program "
+             "(program:/command:), which is not probed")
+        return None
     result = run_preflight(spec, echo)
     if result.dead:
         what = "; ".join(item.line() for item in result.dead)

@@ -30,12 +30,14 @@ def duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def epoch_line(epoch: int, epochs: int, row: dict[str, Any], elapsed: float) -> str:
+def epoch_line(epoch: int, epochs: Any, row: dict[str, Any], elapsed: float) -> str:
     """`epoch 2/5: train loss 0.512, acc 81.2%, val loss 0.480, val acc 82.4%, 4120 img/s,
-    0:31 elapsed` (the fields the row has)."""
+    0:31 elapsed` (the fields the row has); `epoch 2: ...` when the epochs are not known
+    (a foreign program without an `epochs` parameter)."""
     parts = [form.format(row[key]) for key, form in EPOCH_FIELDS
              if isinstance(row.get(key), int | float)]
-    return f"epoch {epoch}/{epochs}: {', '.join([*parts, f'{duration(elapsed)} elapsed'])}"
+    of = "" if epochs is None else f"/{epochs}"
+    return f"epoch {epoch}{of}: {', '.join([*parts, f'{duration(elapsed)} elapsed'])}"
 
 
 def eta(done: int, total: int | None, durations: list[float], workers: int) -> float | None:

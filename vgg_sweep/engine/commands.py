@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from vgg_sweep.engine.spec import SweepSpec, describe_draws, load_spec
-from vgg_sweep.errors import warn
+from vgg_sweep.errors import UserError, warn
 from vgg_sweep.options import in_process_option, override_option, runs_dir_option, workers_option
 from vgg_sweep.preflight import allow_dead_option
 from vgg_sweep.progress import closing
@@ -36,6 +36,8 @@ def _load(path: str, overrides: tuple[str, ...] = ()) -> SweepSpec:
 def space_summary(spec: SweepSpec) -> str:
     """What the sweep will search, in one line."""
     parts = [f"method={spec.method}", spec.search.describe(spec)]
+    if spec.foreign:
+        parts.insert(0, f"runs {spec.program or ' '.join(spec.command or ())}")
     if spec.constants:
         parts.append("fixed " + " ".join(f"{k}={v}" for k, v in spec.constants.items()))
     if spec.metric:
@@ -107,6 +109,9 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
     from vgg_sweep.engine.storage import storage_kind
 
     spec = _load(sweep_file, overrides)
+    if in_process and spec.foreign:
+        raise UserError(f"--in-process runs our trainer only, and {sweep_file} runs its own "
+                        "program (program:/command:); drop --in-process")
     gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
     if gpu_list and workers != 1 and workers != len(gpu_list):
         raise click.UsageError(f"--workers {workers} and --gpus {gpus}: one worker per GPU; "
@@ -139,7 +144,9 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
     if summary.no_metric:
         click.echo(f"vgg-sweep: error: {len(summary.no_metric)} trial(s) finished without "
                    f"logging {spec.metric} (runs {', '.join(summary.no_metric)}): counted as "
-                   "'no metric', not ranked", err=True)
+                   "'no metric', not ranked" + ("; the note in each run's record.json names "
+                                                "what the program logged" if spec.foreign
+                                                else ""), err=True)
     if summary.broken_workers and not summary.errors:
         warn(f"{summary.broken_workers} worker(s) died; run the same command again to resume")
     if summary.interrupted:

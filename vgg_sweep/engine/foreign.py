@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from vgg_sweep.engine.program import agent_command, agent_environment
+from vgg_sweep.engine.runner import OUTPUT_FILE, POLL_SECONDS, last_line
 from vgg_sweep.outcome import OnEpoch, Outcome, State
 from vgg_sweep.record import write_record
 from vgg_sweep.wandb_log import RunLog, run_logs
 
-OUTPUT_FILE = "output.log"
-POLL_SECONDS = 0.5
 KILL_DELAY = 30.0  # seconds between the agent's SIGTERM and its SIGKILL
 
 
@@ -76,13 +75,25 @@ def run_program(command: list | None, program: str | None, params: dict[str, Any
     if reason and state == State.FAILED:
         summary["failure_reason"] = reason
     history = list(log.history) if log else []
+    note = _no_metric(metric, summary, history) if state == State.FINISHED else None
     write_record(run_dir, {
         "id": run_id, "name": (log.name if log else None) or run_id, "sweep": sweep,
         "state": str(state), "created": created,
         "runtime": round(time.monotonic() - started, 3),
         "config": {**params, **(log.config if log else {})}, "summary": summary,
-        "history": history, "program": argv})
-    return Outcome(state, summary, history, reason)
+        "history": history, "program": argv, **({"note": note} if note else {})})
+    return Outcome(state, summary, history, reason or note)
+
+
+def _no_metric(metric: str | None, summary: dict[str, Any], history: list[dict[str, Any]],
+               ) -> str | None:
+    """Why a finished run has nothing to rank it by: the keys it logged instead, if any."""
+    if metric is None or metric in summary or any(metric in row for row in history):
+        return None
+    logged = sorted({key for row in [summary, *history] for key in row
+                     if not key.startswith("_") and key != "failure_reason"})
+    return (f"the program logged no {metric!r} (it logged {', '.join(logged) or 'nothing'}); "
+            f"log it with wandb.log({{{metric!r}: ...}}) or name one of those in metric:")
 
 
 def _new_log(wandb_dir: Path, run_id: str, earlier: set[Path]) -> RunLog | None:
@@ -105,15 +116,8 @@ def _state(code: int, verdict: State | None, output: Path) -> tuple[State, str |
         return verdict, None if verdict == State.PRUNED else "interrupted"
     if code == 0:
         return State.FINISHED, None
-    tail = _last_line(output)
+    tail = last_line(output)
     if code > 0:  # W&B calls a run whose process exits > 0 failed
         return State.FAILED, f"exit code {code}: {tail}"
     return State.CRASHED, f"killed by signal {-code}: {tail}"
 
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return "no output"
-    return lines[-1].strip()[:300] if lines else "no output"

@@ -74,6 +74,8 @@ class Grid(Method):
             sizes = ", ".join(f"{name} x{n:g}" for name, n in counts.items() if n > 1)
             return ("parameters", f"a grid of {size:.3g} points ({sizes}) is over the limit of "
                     f"{MAX_RUNS}; use fewer values, or method: random with run_cap")
+        if spec.foreign:  # which combinations train is the program's business
+            return None
         for index, point in enumerate(grid_points(spec)):
             try:
                 trial_config.make_config(point)

@@ -108,7 +108,7 @@ def _outcome(code: int, run_dir: Path, interrupted: bool) -> Outcome:
         state = State(record["state"])
         reason = summary.get("failure_reason") if state == State.FAILED else None
         return Outcome(state, summary, history, reason)
-    tail = _last_line(run_dir / OUTPUT_FILE)
+    tail = last_line(run_dir / OUTPUT_FILE)
     if interrupted:  # killed by the Ctrl-C that stops this worker: run it again later
         return Outcome(State.KILLED, summary, history, f"interrupted (exit code {code})")
     if code == 2:
@@ -124,7 +124,8 @@ def _wait_or_kill(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def _last_line(path: Path) -> str:
+def last_line(path: Path) -> str:
+    """The last non-blank line of a trial's output (the error a failed program printed)."""
     try:
         lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:

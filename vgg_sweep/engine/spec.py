@@ -72,6 +72,7 @@ MAX_DEPTH = 32  # nesting levels; a sweep file needs 5
 MAX_BANDS = 100  # hyperband bands, W&B's count for min_iter
 MAX_INT = 2**53  # the largest integer a float64 (Optuna's params, JSON readers) holds exactly
 MAX_NAME_BYTES = 200  # the sweep's name is a folder name
+OUR_TRAINER = ("vgg_sweep", "vgg-sweep")  # a command with one of these words runs our trainer
 _SHORT = reprlib.Repr()  # values quoted in messages: a line, not the whole value
 _SHORT.maxstring = _SHORT.maxother = 60
 _show = _SHORT.repr
@@ -87,12 +88,14 @@ class SpecError(UserError):
 
 @dataclass(frozen=True)
 class Param:
-    """One swept TrialConfig field: its W&B distribution and that distribution's keys
-    (defaults filled in as W&B fills them)."""
+    """One swept TrialConfig field (or a foreign program's parameter): its W&B distribution
+    and that distribution's keys (defaults filled in as W&B fills them). A foreign program's
+    nested parameter is named by its keys joined with `.` (`optimizer.lr`); `keys` holds them."""
 
     name: str
     kind: str
     args: dict[str, Any]
+    keys: tuple[str, ...] = ()  # a nested parameter's keys; () for a top-level one
 
     @property
     def finite(self) -> bool:
@@ -118,6 +121,8 @@ class SweepSpec:
     goal: str = "minimize"
     hyperband: Hyperband | None = None
     run_cap: int | None = None
+    program: str | None = None  # the YAML's program: and command:, as a W&B agent runs them
+    command: tuple[str, ...] | None = None
     warnings: tuple[str, ...] = ()
 
     @property
@@ -130,9 +135,36 @@ class SweepSpec:
         return {n: p.args["value"] for n, p in self.params.items() if p.kind == "constant"}
 
     @property
+    def foreign(self) -> bool:
+        """The sweep runs its own program, not our trainer (`engine/foreign.py`)."""
+        return is_foreign(self.program, self.command)
+
+    def program_params(self, point: dict[str, Any]) -> dict[str, Any]:
+        """A point as W&B hands it to a program: nested parameters nested again
+        (`{"optimizer.lr": 0.1}` -> `{"optimizer": {"lr": 0.1}}`)."""
+        nested: dict[str, Any] = {}
+        for name, value in point.items():
+            param = self.params.get(name)
+            keys = param.keys if param is not None and param.keys else (name,)
+            target = nested
+            for key in keys[:-1]:
+                target = target.setdefault(key, {})
+            target[keys[-1]] = value
+        return nested
+
+    @property
     def unbounded(self) -> bool:
         """Nothing planned and no run_cap: trials are drawn until --count or Ctrl-C."""
         return self.run_cap is None and not self.search.plans(self)
+
+
+def is_foreign(program: Any, command: Any) -> bool:
+    """Not our trainer: a program: or command: given, and no word of the command (or the
+    program) is vgg_sweep or vgg-sweep, as in our sweeps/*.yaml (`-m vgg_sweep train`)."""
+    if program is None and command is None:
+        return False
+    words = [*(command if isinstance(command, list | tuple) else []), program]
+    return not any(Path(str(word)).name in OUR_TRAINER for word in words if word is not None)
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -228,11 +260,13 @@ def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
     if not isinstance(method, str) or method not in METHODS:
         raise SpecError(path, "method", f"{method!r} is not one of {', '.join(METHODS)}")
     metric, goal = _metric(raw.get("metric"), path)
-    params = _parameters(raw.get("parameters"), path, warnings)
+    # A foreign program's parameters and metric are its own: W&B's schema only.
+    foreign = is_foreign(raw.get("program"), raw.get("command"))
+    params = _parameters(raw.get("parameters"), path, warnings, foreign)
     hyperband = _hyperband(raw.get("early_terminate"), path)
     if hyperband is not None and metric is None:
         raise SpecError(path, "early_terminate", "hyperband needs metric: {name: ..., goal: ...}")
-    if metric is not None:
+    if metric is not None and not foreign:
         _check_metric(metric, goal, hyperband, path, warnings)
     run_cap = raw.get("run_cap")
     if run_cap is not None and (not _is_int(run_cap) or not 1 <= run_cap <= MAX_RUNS):
@@ -243,8 +277,11 @@ def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
             or name in (".", "..") or len(name.encode()) > MAX_NAME_BYTES):
         raise SpecError(path, "name", f"{_show(name)} cannot name a folder (printable, no '/', "
                         f"at most {MAX_NAME_BYTES} bytes); write e.g. name: vgg6-lr")
+    command = raw.get("command")
     spec = SweepSpec(path=path, name=name, method=method, params=params, metric=metric,
-                     goal=goal, hyperband=hyperband, run_cap=run_cap, warnings=tuple(warnings))
+                     goal=goal, hyperband=hyperband, run_cap=run_cap, program=raw.get("program"),
+                     command=None if command is None else tuple(map(str, command)),
+                     warnings=tuple(warnings))
     problem = spec.search.problem(spec)
     if problem is not None:
         raise SpecError(path, *problem)
@@ -252,10 +289,18 @@ def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
 
 
 def with_overrides(spec: SweepSpec, overrides: dict[str, str]) -> SweepSpec:
-    """Pin fields to constants (e.g. `epochs=1 dataset=synthetic` for a smoke run)."""
+    """Pin fields to constants (e.g. `epochs=1 dataset=synthetic` for a smoke run); a foreign
+    program's parameters (any name, `optimizer.lr` for a nested one) to the value as YAML
+    reads it (`1` a number, `adam` a string), as it would be written in the sweep file."""
     params = dict(spec.params)
     for key, value in overrides.items():
         where = "--override " + repr(f"{key}={value}")[1:-1]  # escapes NUL, newlines
+        if spec.foreign:
+            pinned = _yaml_value(value)
+            _check_plain(pinned, where, spec.path)
+            keys = params[key].keys if key in params else ()
+            params[key] = Param(key, "constant", {"value": pinned}, keys)
+            continue
         if key not in trial_config.FIELDS:
             raise SpecError(spec.path, where, _not_a_field(key))
         try:
@@ -265,6 +310,14 @@ def with_overrides(spec: SweepSpec, overrides: dict[str, str]) -> SweepSpec:
         _check_plain(pinned, where, spec.path)
         params[key] = Param(key, "constant", {"value": pinned})
     return dataclasses.replace(spec, params=params)
+
+
+def _yaml_value(text: str) -> Any:
+    """`text` as YAML reads a value (a number, true, a string); as it is when YAML cannot."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def fingerprint(spec: SweepSpec) -> dict[str, Any]:
@@ -280,9 +333,10 @@ def fingerprint(spec: SweepSpec) -> dict[str, Any]:
 def settings(spec: SweepSpec) -> dict[str, Any]:
     """The fixed values every trial trains with (YAML constants and --override), which a
     resumed sweep must keep; fields that cannot change what is trained (`inert` in the
-    config: data_dir, device, threads...) may differ between runs and machines."""
+    config: data_dir, device, threads...) may differ between runs and machines; a foreign
+    program's constants are all kept."""
     return {name: value for name, value in spec.constants.items()
-            if not trial_config.FIELDS[name].metadata.get("inert")}
+            if spec.foreign or not trial_config.FIELDS[name].metadata.get("inert")}
 
 
 def changed_settings(saved: dict[str, Any], spec: SweepSpec) -> list[str]:
@@ -291,9 +345,12 @@ def changed_settings(saved: dict[str, Any], spec: SweepSpec) -> list[str]:
     now = settings(spec)
 
     def value(given: dict[str, Any], name: str) -> Any:
+        if spec.foreign:
+            return given.get(name)
         return parse_value(name, given.get(name, trial_config.FIELDS[name].default))
 
-    names = [name for name in dict.fromkeys([*saved, *now]) if name in trial_config.FIELDS]
+    names = [name for name in dict.fromkeys([*saved, *now])
+             if spec.foreign or name in trial_config.FIELDS]
     return [f"{name}={value(saved, name)} (now {value(now, name)})" for name in names
             if value(saved, name) != value(now, name)]
 
@@ -362,6 +419,10 @@ def _hyperband(section: Any, path: Path) -> Hyperband | None:
 
 
 def _check_command(raw: dict, path: Path, warnings: list[str]) -> None:
+    program = raw.get("program")
+    if program is not None and (not isinstance(program, str) or not program.strip()):
+        raise SpecError(path, "program", f"{_show(program)} is not a file name; write e.g. "
+                        "program: train.py")
     command = raw.get("command")
     if command is None:
         return
@@ -373,19 +434,37 @@ def _check_command(raw: dict, path: Path, warnings: list[str]) -> None:
                         "parameters only through wandb.config")
 
 
-def _parameters(section: Any, path: Path, warnings: list[str]) -> dict[str, Param]:
+def _parameters(section: Any, path: Path, warnings: list[str], foreign: bool = False,
+                keys: tuple[str, ...] = ()) -> dict[str, Param]:
+    """The parameters by name; a foreign program's nested ones (W&B's `parameters:` inside a
+    parameter) flattened to `outer.inner`, their keys kept to nest them again."""
+    where = ".".join(("parameters", *keys))
     if not isinstance(section, dict) or not section:
-        raise SpecError(path, "parameters", "write at least one parameter, e.g. "
+        raise SpecError(path, where, "write at least one parameter, e.g. "
                         "parameters: {lr: {values: [0.1, 0.01]}}")
     params = {}
     for name, body in section.items():
-        params[name] = _parameter(str(name), body, path, warnings)
+        inner = (*keys, str(name))
+        if foreign and isinstance(body, dict) and "parameters" in body:
+            if len(body) > 1:
+                raise SpecError(path, f"parameters.{'.'.join(inner)}", "a nested parameter "
+                                "holds parameters: and nothing else")
+            found = _parameters(body["parameters"], path, warnings, foreign, inner)
+        else:
+            param = _parameter(".".join(inner), body, path, warnings, foreign)
+            found = {param.name: dataclasses.replace(param, keys=inner if keys else ())}
+        for flat in found:
+            if flat in params:
+                raise SpecError(path, f"parameters.{flat}", "named twice (a nested parameter "
+                                "and a top-level one); rename one")
+        params.update(found)
     return params
 
 
-def _parameter(name: str, body: Any, path: Path, warnings: list[str]) -> Param:
+def _parameter(name: str, body: Any, path: Path, warnings: list[str],
+               foreign: bool = False) -> Param:
     key = f"parameters.{name}"
-    if name not in trial_config.FIELDS:
+    if name not in trial_config.FIELDS and not foreign:
         raise SpecError(path, key, _not_a_field(name))
     if not isinstance(body, dict):
         raise SpecError(path, key, f"write {name}: {{value: {body!r}}} or {{values: [...]}}")
@@ -408,9 +487,9 @@ def _parameter(name: str, body: Any, path: Path, warnings: list[str]) -> Param:
             raise SpecError(path, f"{key}.{arg}", f"{kind} needs {' and '.join(required)}")
     args = {**defaults, **{k: v for k, v in body.items() if k != "distribution"}}
     if kind in CHOICE_KINDS:
-        _check_choices(name, kind, args, path, warnings)
+        _check_choices(name, kind, args, path, warnings, foreign)
     else:
-        _check_numeric(name, kind, args, path, warnings)
+        _check_numeric(name, kind, args, path, warnings, foreign)
     return Param(name, kind, args)
 
 
@@ -435,7 +514,8 @@ def _infer_kind(name: str, body: dict, path: Path) -> str:
                     "min: and max:, or distribution:")
 
 
-def _check_choices(name: str, kind: str, args: dict, path: Path, warnings: list[str]) -> None:
+def _check_choices(name: str, kind: str, args: dict, path: Path, warnings: list[str],
+                   foreign: bool = False) -> None:
     key = f"parameters.{name}"
     values = [args["value"]] if kind == "constant" else args["values"]
     if kind != "constant" and (not isinstance(values, list) or not values):
@@ -444,6 +524,8 @@ def _check_choices(name: str, kind: str, args: dict, path: Path, warnings: list[
         if isinstance(value, dict | list):
             raise SpecError(path, key, f"{_show(value)} is a nested list or mapping; write "
                             "one plain value for each item")
+        if foreign:
+            continue
         try:
             parse_value(name, value)
         except ConfigError:
@@ -463,10 +545,12 @@ def _check_choices(name: str, kind: str, args: dict, path: Path, warnings: list[
                             "not 1")
 
 
-def _check_numeric(name: str, kind: str, args: dict, path: Path, warnings: list[str]) -> None:
+def _check_numeric(name: str, kind: str, args: dict, path: Path, warnings: list[str],
+                   foreign: bool = False) -> None:
+    """W&B's rules for a numeric distribution; for our trainer, the field's type and range."""
     key = f"parameters.{name}"
-    kind_of_field = field_type(name)
-    if kind_of_field not in (int, float):
+    kind_of_field = None if foreign else field_type(name)
+    if kind_of_field not in (int, float, None):
         raise SpecError(path, key, f"{kind} draws numbers but {name} takes "
                         f"{describe_allowed(name)}; write values: [...]")
     for arg, value in args.items():
@@ -488,6 +572,8 @@ def _check_numeric(name: str, kind: str, args: dict, path: Path, warnings: list[
     if not (_storable_number(low) and _storable_number(high)):
         raise SpecError(path, key, f"{kind} draws from [{low:g}, {high:g}], beyond what a float "
                         "holds; narrow it (min/max are exponents for log_uniform, not values)")
+    if foreign:  # its range is the program's business
+        return
     if not (_allowed(name, low) and _allowed(name, high)):
         hint = _exponent_hint(kind) or ("; a normal draws negatives: for a positive parameter "
                                         "use log_normal or log_uniform_values"
@@ -519,7 +605,7 @@ def _check_metric(name: str, goal: str, hyperband: Hyperband | None, path: Path,
 
 def _metric_not_logged(spec: SweepSpec) -> tuple[str, ...]:
     """A warning naming the models (after --override) whose trials never log the metric."""
-    if spec.metric is None:
+    if spec.metric is None or spec.foreign:
         return ()
     families = METRICS[spec.metric].families
     silent = [model for model in _models(spec.params) if MODELS[model].family not in families]

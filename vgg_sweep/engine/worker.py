@@ -37,6 +37,7 @@ from optuna.trial import TrialState
 from vgg_sweep.config import ConfigError, make_config
 from vgg_sweep.engine import work_queue
 from vgg_sweep.engine.bayes import optuna_distribution
+from vgg_sweep.engine.foreign import run_program
 from vgg_sweep.engine.runner import TRAIN_COMMAND, run_in_process, run_subprocess
 from vgg_sweep.engine.spec import SweepSpec
 from vgg_sweep.engine.storage import open_storage, quiet_optuna
@@ -177,16 +178,21 @@ def _execute(job: Job, trial: optuna.Trial, params: dict, run_id: str, resume: b
              stop: StopFlag, say: Callable[[str], None]) -> Outcome:
     spec, started = job.spec, time.monotonic()
     try:
-        config = make_config(params)
+        config = None if spec.foreign else make_config(params)
     except ConfigError as error:  # a draw of an unbounded distribution left the field's range
         return Outcome(State.FAILED, reason=str(error))
     folder = run_dir(job, run_id)
+    epochs = params.get("epochs") if config is None else config.epochs
 
     def on_epoch(epoch: int, row: dict[str, Any]) -> bool:
         say(f"trial {trial.number} {run_id} "
-            f"{epoch_line(epoch, config.epochs, row, time.monotonic() - started)}")
+            f"{epoch_line(epoch, epochs, row, time.monotonic() - started)}")
         return _report(trial, spec, epoch, row) and trial.should_prune()
 
+    if spec.foreign:  # the sweep file's own program, as a W&B agent runs it; from its start
+        return run_program(spec.command, spec.program, spec.program_params(params), folder,
+                           run_id=run_id, sweep=spec.name, metric=spec.metric,
+                           on_epoch=on_epoch, should_stop=lambda: stop.raised)
     if resume:  # the trial calls on_epoch for new epochs only; the pruner needs them all
         for epoch, row in enumerate(read_history(folder), start=1):
             _report(trial, spec, epoch, row)
@@ -223,7 +229,8 @@ def _tell(study: optuna.Study, trial: optuna.Trial, spec: SweepSpec, outcome: Ou
         if value is not None:
             study.tell(trial, value)
             return TrialState.COMPLETE
-        trial.set_user_attr("reason", f"metric {spec.metric!r} missing from the run's summary")
+        trial.set_user_attr("reason", outcome.reason
+                            or f"metric {spec.metric!r} missing from the run's summary")
     if outcome.state == State.PRUNED:
         study.tell(trial, state=TrialState.PRUNED)
         return TrialState.PRUNED
