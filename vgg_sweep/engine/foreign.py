@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vgg_sweep.engine.program import agent_command, agent_environment
-from vgg_sweep.engine.runner import OUTPUT_FILE, POLL_SECONDS, last_line
+from vgg_sweep.engine.runner import OUTPUT_FILE, POLL_SECONDS, die_with_parent, last_line
 from vgg_sweep.outcome import OnEpoch, Outcome, State
 from vgg_sweep.record import write_record
 from vgg_sweep.wandb_log import RunLog, run_logs
@@ -46,7 +46,8 @@ def run_program(command: list | None, program: str | None, params: dict[str, Any
     started = time.monotonic()
     with open(run_dir / OUTPUT_FILE, "ab") as output:
         process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env)
+                                   stdin=subprocess.DEVNULL, env=env,
+                                   preexec_fn=die_with_parent)  # no orphan if the worker dies
     log, iterations, verdict = None, 0, None
     while verdict is None:
         exited = process.poll() is not None

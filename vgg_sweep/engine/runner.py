@@ -76,7 +76,7 @@ def run_subprocess(command: tuple[str, ...], params: dict[str, Any], run_dir: Pa
         with open(run_dir / OUTPUT_FILE, "ab") as output:
             process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, env=channel.env,
-                                       pass_fds=channel.fds, preexec_fn=_die_with_parent)
+                                       pass_fds=channel.fds, preexec_fn=die_with_parent)
         channel.started()
         for epoch in channel.epochs(POLL_SECONDS):
             if epoch is not None:
@@ -133,7 +133,7 @@ def last_line(path: Path) -> str:
     return lines[-1].strip()[:300] if lines else "no output"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: SIGTERM the trial when its worker dies (kill -9 included), so no orphan keeps
     training and writing into a run that is about to be retried."""
     if sys.platform.startswith("linux"):

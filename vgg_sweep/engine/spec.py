@@ -141,9 +141,9 @@ class SweepSpec:
 
     def program_params(self, point: dict[str, Any]) -> dict[str, Any]:
         """A point as W&B hands it to a program: nested parameters nested again
-        (`{"optimizer.lr": 0.1}` -> `{"optimizer": {"lr": 0.1}}`)."""
+        (`{"optimizer.lr": 0.1}` -> `{"optimizer": {"lr": 0.1}}`), in the YAML's order."""
         nested: dict[str, Any] = {}
-        for name, value in point.items():
+        for name, value in ({n: point[n] for n in self.params if n in point} | point).items():
             param = self.params.get(name)
             keys = param.keys if param is not None and param.keys else (name,)
             target = nested
