@@ -41,8 +41,9 @@ class Tracker:
     """Writes the run record (atomically, after every epoch) and mirrors it to W&B."""
 
     def __init__(self, run_dir: Path, run_id: str, sweep: str | None, name: str | None = None,
-                 mode: str | None = None):
+                 mode: str | None = None, group: str | None = None):
         self.run_dir, self.run_id, self.sweep = Path(run_dir), run_id, sweep
+        self.group = group  # the configuration its seed runs share (W&B's group, else sweep)
         self.name = name or run_id
         self.mode = mode or wandb_mode()
         self.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -69,7 +70,7 @@ class Tracker:
         local_trial = self.sweep is not None and not in_sweep
         self._wandb_run = wandb.init(
             project=os.environ.get("WANDB_PROJECT", "vgg-sweep"), dir=str(self.run_dir),
-            config=config_dict(config), mode=self.mode, group=self.sweep,
+            config=config_dict(config), mode=self.mode, group=self.group or self.sweep,
             id=None if in_sweep else self.run_id, name=None if in_sweep else self.name,
             resume="allow", reinit="finish_previous",
             settings=wandb.Settings(quiet=True, silent=local_trial))
@@ -120,6 +121,8 @@ class Tracker:
             "runtime": round(self.runtime_before + time.monotonic() - self.started, 3),
             "config": self.config, "summary": summary, "history": self.history,
         }
+        if self.group:
+            record["group"] = self.group
         if self.telemetry:
             record["telemetry"] = self.telemetry
         write_record(self.run_dir, record)

@@ -273,7 +273,7 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 
 
 def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | None = None,
-              name: str | None = None, resume: bool = False,
+              name: str | None = None, group: str | None = None, resume: bool = False,
               on_epoch: OnEpoch | None = None,
               show_progress: bool = False, wandb_mode: str | None = None) -> Outcome:
     """Train and evaluate one configuration; always leaves a run record in `run_dir`.
@@ -284,7 +284,7 @@ def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | N
     run_dir = Path(run_dir)
     fresh = not run_dir.exists()  # a start refused below removes what it made (W&B's files)
     remove_partial_writes(run_dir)  # a killed earlier attempt's half-written files
-    tracker = Tracker(run_dir, run_id, sweep, name=name, mode=wandb_mode)
+    tracker = Tracker(run_dir, run_id, sweep, name=name, mode=wandb_mode, group=group)
     config = tracker.start(config)
     try:
         with StopFlag().installed() as stop:

@@ -82,11 +82,13 @@ def config_options(command):
 @click.option("--run_id", "--run-id", default=None,
               help="run id [default: $WANDB_RUN_ID, else a new random id]")
 @click.option("--name", default=None, help="display name of the run")
+@click.option("--group", default=None, help="the configuration this run is one seed of (W&B's "
+              "group) [default: the sweep]")
 @click.option("--resume", is_flag=True, help="continue RUN_ID from its last checkpoint")
 @click.option("--wandb_mode", "--wandb-mode", type=click.Choice(["online", "offline",
               "disabled"]), default=None, help="W&B mode [default: $WANDB_MODE, else online "
               "with an API key, else offline]")
-def train(sweep, runs_dir, run_id, name, resume, wandb_mode, **values):
+def train(sweep, runs_dir, run_id, name, group, resume, wandb_mode, **values):
     """Train and evaluate one configuration; write its run record and log to W&B."""
     from vgg_sweep.train import run_trial
 
@@ -102,7 +104,7 @@ def train(sweep, runs_dir, run_id, name, resume, wandb_mode, **values):
     make_dir(run_dir)
     try:
         result = run_trial(config, run_dir, run_id=run_id, sweep=sweep, name=name,
-                           resume=resume, on_epoch=engine_on_epoch(),
+                           group=group, resume=resume, on_epoch=engine_on_epoch(),
                            show_progress=sys.stderr.isatty(), wandb_mode=wandb_mode)
     except UserError:  # refused before training (data missing, a config that does not fit
         # it): leave no folder behind; the parents only when empty (another run may use them)

@@ -32,11 +32,12 @@ def final_accuracy(config) -> float:
 
 
 def run_trial(config, run_dir, *, run_id, sweep=None, resume=False, on_epoch=None,
-              should_stop=lambda: False, **_):
+              should_stop=lambda: False, group=None, **_):
     run_dir = Path(run_dir)
     history = read_history(run_dir) if resume else []
     record = {"id": run_id, "name": run_id, "sweep": sweep, "state": State.RUNNING,
-              "config": config_dict(config), "summary": {}, "history": history}
+              "config": config_dict(config), "summary": {}, "history": history,
+              **({"group": group} if group else {})}
     if config.device == "cuda":
         write_record(run_dir, {**record, "state": State.FAILED,
                                "summary": {"failure_reason": NO_GPU}})
@@ -75,7 +76,7 @@ def main(argv: list[str]) -> int:
             resume = True
             continue
         key, _, value = arg.removeprefix("--").partition("=")
-        (options if key in ("sweep", "runs_dir", "run_id") else values)[key] = value
+        (options if key in ("sweep", "runs_dir", "run_id", "group") else values)[key] = value
     try:
         config = make_config(values)
     except ConfigError as error:
@@ -85,7 +86,7 @@ def main(argv: list[str]) -> int:
     try:
         with StopFlag().installed() as stop:
             result = run_trial(config, run_dir, run_id=options["run_id"],
-                               sweep=options["sweep"], resume=resume,
+                               sweep=options["sweep"], resume=resume, group=options.get("group"),
                                on_epoch=engine_on_epoch(), should_stop=lambda: stop.raised)
     except RuntimeError as error:  # a crash, not a failed trial (exit 1)
         print(error, flush=True)

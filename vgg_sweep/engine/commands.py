@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vgg_sweep.engine.spec import SweepSpec, describe_draws, load_spec
+from vgg_sweep.engine.spec import SweepSpec, describe_draws, load_spec, with_seeds
 from vgg_sweep.errors import UserError, warn
 from vgg_sweep.options import in_process_option, override_option, runs_dir_option, workers_option
 from vgg_sweep.preflight import allow_dead_option
@@ -48,6 +48,8 @@ def space_summary(spec: SweepSpec) -> str:
                      + ("..." if len(spec.hyperband.bands) > 6 else ""))
     if spec.run_cap:
         parts.append(f"run_cap {spec.run_cap}")
+    if spec.seeds > 1:
+        parts.append(f"{spec.seeds} seeds per configuration")
     return "; ".join(parts)
 
 
@@ -82,6 +84,9 @@ def _engine_options(command):
         override_option(),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="seed of random and bayes search (kept by the study)"),
+        click.option("--seeds", type=int, default=None, help="train every configuration with "
+                     "N seeds (seed, seed+1, ...; one run each); the search sees their mean "
+                     "[default: the YAML's seeds:, else 1]"),
         click.option("--heartbeat", type=click.FloatRange(min=0.1), default=10.0,
                      show_default=True, help="seconds between lease renewals; a trial "
                      "silent for 3x this is retried"),
@@ -103,12 +108,13 @@ Run the same command again to resume."""
 
 
 def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_process,
-         overrides, seed, heartbeat, max_failures, retry_failed=False, no_preflight=True,
+         overrides, seed, seeds, heartbeat, max_failures, retry_failed=False, no_preflight=True,
          allow_dead=False):
     from vgg_sweep.engine.local import run_sweep
     from vgg_sweep.engine.storage import storage_kind
 
     spec = _load(sweep_file, overrides)
+    spec = spec if seeds is None else with_seeds(spec, seeds)
     if in_process and spec.foreign:
         raise UserError(f"--in-process runs our trainer only, and {sweep_file} runs its own "
                         "program (program:/command:); drop --in-process")

@@ -40,10 +40,11 @@ STOP_WAIT_SECONDS = 120  # a stopped trial finishes its batch and writes its rec
 
 
 def run_in_process(trial_fn: Callable, config: TrialConfig, run_dir: Path, *, run_id: str,
-                   sweep: str, resume: bool, on_epoch: OnEpoch) -> Outcome:
+                   sweep: str, resume: bool, on_epoch: OnEpoch,
+                   group: str | None = None) -> Outcome:
     try:
         return trial_fn(config, run_dir, run_id=run_id, sweep=sweep, resume=resume,
-                        on_epoch=on_epoch)
+                        on_epoch=on_epoch, **({"group": group} if group else {}))
     except UserError as error:  # refused before training (e.g. a val_split of zero images):
         return Outcome(State.FAILED, reason=str(error))  # failed for good, as exit 2 is
     except Exception as error:  # a bug or an out-of-memory: this trial crashed, not the sweep
@@ -64,11 +65,12 @@ def _log_traceback(run_dir: Path) -> None:
 
 def run_subprocess(command: tuple[str, ...], params: dict[str, Any], run_dir: Path, *,
                    runs_dir: Path, run_id: str, sweep: str, resume: bool, on_epoch: OnEpoch,
-                   should_stop: Callable[[], bool]) -> Outcome:
+                   should_stop: Callable[[], bool], group: str | None = None) -> Outcome:
     """`should_stop()` true (Ctrl-C in the worker) forwards SIGTERM to the trial."""
     args = [*command, *(f"--{key}={value}" for key, value in params.items()),
             f"--sweep={sweep}", f"--runs_dir={runs_dir}", f"--run_id={run_id}"]
     args += ["--resume"] if resume else []
+    args += [f"--group={group}"] if group else []
     run_dir.mkdir(parents=True, exist_ok=True)
     channel = EpochChannel()
     interrupted = False

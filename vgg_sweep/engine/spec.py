@@ -37,7 +37,8 @@ from vgg_sweep.registry import METRICS, MODELS
 
 TOP_LEVEL = ("program", "command", "method", "metric", "parameters", "early_terminate",
              "run_cap", "name", "description", "project", "entity",
-             "apiVersion", "kind", "controller")  # the last three: W&B schema, ignored here
+             "apiVersion", "kind", "controller",  # these three: W&B schema, ignored here
+             "seeds")  # ours: seeds per configuration (W&B warns of the key and ignores it)
 GOALS = ("minimize", "maximize")
 METRIC_KEYS = ("name", "goal", "target", "impute")
 HYPERBAND_KEYS = ("type", "min_iter", "max_iter", "s", "eta", "strict")
@@ -73,6 +74,7 @@ MAX_BANDS = 100  # hyperband bands, W&B's count for min_iter
 MAX_INT = 2**53  # the largest integer a float64 (Optuna's params, JSON readers) holds exactly
 MAX_NAME_BYTES = 200  # the sweep's name is a folder name
 OUR_TRAINER = ("vgg_sweep", "vgg-sweep")  # a command with one of these words runs our trainer
+MAX_SEEDS = 100  # seeds per configuration
 _SHORT = reprlib.Repr()  # values quoted in messages: a line, not the whole value
 _SHORT.maxstring = _SHORT.maxother = 60
 _show = _SHORT.repr
@@ -123,6 +125,7 @@ class SweepSpec:
     run_cap: int | None = None
     program: str | None = None  # the YAML's program: and command:, as a W&B agent runs them
     command: tuple[str, ...] | None = None
+    seeds: int = 1  # runs per configuration, seeds seed, seed + 1, ... (docs/sweeps.md)
     warnings: tuple[str, ...] = ()
 
     @property
@@ -282,10 +285,23 @@ def parse_spec(raw: Any, path: Path | str = "<sweep>") -> SweepSpec:
                      goal=goal, hyperband=hyperband, run_cap=run_cap, program=raw.get("program"),
                      command=None if command is None else tuple(map(str, command)),
                      warnings=tuple(warnings))
+    spec = with_seeds(spec, raw.get("seeds", 1), "seeds")
     problem = spec.search.problem(spec)
     if problem is not None:
         raise SpecError(path, *problem)
     return spec
+
+
+def with_seeds(spec: SweepSpec, seeds: Any, where: str = "--seeds") -> SweepSpec:
+    """Train every configuration with `seeds` seeds (the `seeds:` key or `--seeds`)."""
+    if not _is_int(seeds) or not 1 <= seeds <= MAX_SEEDS:
+        raise SpecError(spec.path, where, f"{_show(seeds)} is not a number of seeds in "
+                        f"[1, {MAX_SEEDS}]")
+    swept = spec.params.get("seed")
+    if seeds > 1 and swept is not None and swept.kind != "constant":
+        raise SpecError(spec.path, where, "seed is swept in parameters: each configuration "
+                        "already runs once per seed value; drop seeds, or set seed: {value: N}")
+    return dataclasses.replace(spec, seeds=seeds)
 
 
 def with_overrides(spec: SweepSpec, overrides: dict[str, str]) -> SweepSpec:
@@ -321,13 +337,14 @@ def _yaml_value(text: str) -> Any:
 
 
 def fingerprint(spec: SweepSpec) -> dict[str, Any]:
-    """What a study must keep to be resumed: the search space, the metric, the method.
+    """What a study must keep to be resumed: the search space, the metric, the method, the
+    seeds per configuration.
     Constants may differ between runs and machines (`--override data_dir=...` on each)."""
     return {"method": spec.method, "metric": spec.metric, "goal": spec.goal,
             "params": {name: [p.kind, p.args] for name, p in spec.params.items()
                        if p.kind != "constant"},
             "hyperband": None if spec.hyperband is None else list(spec.hyperband.bands),
-            "run_cap": spec.run_cap}
+            "run_cap": spec.run_cap, **({"seeds": spec.seeds} if spec.seeds > 1 else {})}
 
 
 def settings(spec: SweepSpec) -> dict[str, Any]:

@@ -89,7 +89,8 @@ def open_study(spec: SweepSpec, storage, *, create: bool, seed: int = 0,
     saved = _wait_for_attr(study, "spec")
     if saved is not None and saved != _jsonable(fingerprint(spec)):
         raise UserError(f"sweep {spec.name!r} already exists with another search space, "
-                        f"metric or method; set name: in {spec.path} to start a new sweep")
+                        f"metric, method or seeds; set name: in {spec.path} to start a new "
+                        "sweep")
     saved = study.user_attrs.get("settings")  # None: a study of an earlier version
     changed = [] if saved is None else changed_settings(saved, spec)
     if changed:

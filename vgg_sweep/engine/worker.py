@@ -34,7 +34,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from vgg_sweep.config import ConfigError, make_config
+from vgg_sweep.config import FIELDS, ConfigError, make_config
 from vgg_sweep.engine import work_queue
 from vgg_sweep.engine.bayes import optuna_distribution
 from vgg_sweep.engine.foreign import run_program
@@ -44,7 +44,7 @@ from vgg_sweep.engine.storage import open_storage, quiet_optuna
 from vgg_sweep.errors import UserError
 from vgg_sweep.outcome import Outcome, State, StopFlag
 from vgg_sweep.progress import duration, epoch_line
-from vgg_sweep.record import RECORD_FILE, read_history
+from vgg_sweep.record import RECORD_FILE, read_history, read_record
 
 
 @dataclass(frozen=True)
@@ -130,11 +130,13 @@ def run_one(job: Job, study: optuna.Study, trial: optuna.Trial, stop: StopFlag,
         resume = "run_id" in trial.user_attrs  # a retry of the same run
         run_id = trial.user_attrs.get("run_id") or uuid.uuid4().hex[:8]
         trial.set_user_attr("run_id", run_id)
-        trial.set_user_attr("record", str(run_dir(job, run_id).resolve() / RECORD_FILE))
+        first = run_id if spec.seeds == 1 else seed_run_id(run_id, 0)
+        trial.set_user_attr("record", str(run_dir(job, first).resolve() / RECORD_FILE))
         params = spec.search.point(spec, trial, work_queue.study_seed(study))
         trial.set_user_attr("params", params)
         _as_optuna_params(trial, spec, params)
-        outcome = _execute(job, trial, params, run_id, resume, stop, say)
+        outcome = (_execute(job, trial, params, run_id, resume, stop, say) if spec.seeds == 1
+                   else _execute_seeds(job, trial, params, run_id, stop, say))
     except Exception as error:  # a bad draw, a bug here: this trial failed, not the sweep
         outcome = Outcome(State.FAILED, reason=f"worker error: {error_line(error)}")
     finally:
@@ -174,8 +176,56 @@ def run_dir(job: Job, run_id: str) -> Path:
     return Path(job.runs_dir) / job.spec.name / run_id
 
 
+def seed_run_id(run_id: str, index: int) -> str:
+    """The run of a configuration's `index`-th seed (0-based): `<run_id>-s1`, `-s2`, ..."""
+    return f"{run_id}-s{index + 1}"
+
+
+def _execute_seeds(job: Job, trial: optuna.Trial, params: dict, run_id: str, stop: StopFlag,
+                   say: Callable[[str], None]) -> Outcome:
+    """A configuration trained with `spec.seeds` seeds in turn (seed, seed + 1, ...), one run
+    each (`seed_run_id`), grouped under `run_id`; the trial's value is their mean. Hyperband
+    judges the configuration by its first seed: pruned there, the other seeds never train. A
+    seed run that ended in an earlier attempt of the trial is kept, one cut short resumes."""
+    spec, first_seed = job.spec, int(params.get("seed", FIELDS["seed"].default))
+    outcomes = []
+    for index in range(spec.seeds):
+        seed_id = seed_run_id(run_id, index)
+        folder = run_dir(job, seed_id)
+        outcome = _ended(folder) or _execute(
+            job, trial, {**params, "seed": first_seed + index}, seed_id,
+            (folder / RECORD_FILE).exists(), stop, say, group=run_id, judged=index == 0)
+        if outcome.state != State.FINISHED:
+            return outcome
+        outcomes.append(outcome)
+    values = [objective(spec, outcome) for outcome in outcomes]
+    if spec.metric is None or None in values:
+        return Outcome(State.FINISHED, reason="a seed run logged no metric")
+    mean = sum(values) / len(values)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return Outcome(State.FINISHED, {spec.metric: mean, f"{spec.metric}_std": spread,
+                                    f"{spec.metric}_seeds": values})
+
+
+def _ended(folder: Path) -> Outcome | None:
+    """The outcome a seed run's record holds when it ended (finished, pruned, failed)."""
+    try:
+        record = read_record(folder)
+    except ValueError:
+        return None
+    ended = (State.FINISHED, State.PRUNED, State.FAILED)
+    if record.get("state") not in ended:
+        return None
+    summary = record.get("summary") or {}
+    return Outcome(State(record["state"]), summary, record.get("history") or [],
+                   summary.get("failure_reason"))
+
+
 def _execute(job: Job, trial: optuna.Trial, params: dict, run_id: str, resume: bool,
-             stop: StopFlag, say: Callable[[str], None]) -> Outcome:
+             stop: StopFlag, say: Callable[[str], None], group: str | None = None,
+             judged: bool = True) -> Outcome:
+    """One run of the trial's point; `judged`: its epochs are the trial's (reported, and
+    hyperband may prune it), `group`: the configuration it is one seed of."""
     spec, started = job.spec, time.monotonic()
     try:
         config = None if spec.foreign else make_config(params)
@@ -187,22 +237,22 @@ def _execute(job: Job, trial: optuna.Trial, params: dict, run_id: str, resume: b
     def on_epoch(epoch: int, row: dict[str, Any]) -> bool:
         say(f"trial {trial.number} {run_id} "
             f"{epoch_line(epoch, epochs, row, time.monotonic() - started)}")
-        return _report(trial, spec, epoch, row) and trial.should_prune()
+        return judged and _report(trial, spec, epoch, row) and trial.should_prune()
 
     if spec.foreign:  # the sweep file's own program, as a W&B agent runs it; from its start
         return run_program(spec.command, spec.program, spec.program_params(params), folder,
                            run_id=run_id, sweep=spec.name, metric=spec.metric,
                            on_epoch=on_epoch, should_stop=lambda: stop.raised)
-    if resume:  # the trial calls on_epoch for new epochs only; the pruner needs them all
+    if resume and judged:  # the trial calls on_epoch for new epochs only; the pruner needs all
         for epoch, row in enumerate(read_history(folder), start=1):
             _report(trial, spec, epoch, row)
     if job.in_process:
         trial_fn = job.trial_fn or _default_trial_fn()
         return run_in_process(trial_fn, config, folder, run_id=run_id, sweep=spec.name,
-                              resume=resume, on_epoch=on_epoch)
+                              resume=resume, on_epoch=on_epoch, group=group)
     return run_subprocess(job.trial_command, params, folder, runs_dir=Path(job.runs_dir),
                           run_id=run_id, sweep=spec.name, resume=resume, on_epoch=on_epoch,
-                          should_stop=lambda: stop.raised)
+                          should_stop=lambda: stop.raised, group=group)
 
 
 def _report(trial: optuna.Trial, spec: SweepSpec, epoch: int, row: dict[str, Any]) -> bool:
