@@ -11,7 +11,12 @@ trainer leaves, so that report, lints and rerun-best work unchanged.
 - The record: the parameters W&B's config holds, W&B's summary, every history row, the
   state (exit 0: finished; exit > 0: failed, with the last output line as the reason; killed
   by a signal or gone without W&B's exit record: crashed; Ctrl-C of the worker: killed, to
-  be run again) and the runtime.
+  be run again) and the runtime; a finished run that never logged the sweep's metric gets a
+  `note` naming what it logged instead (also the trial's reason).
+- The program gets SIGTERM when its worker dies (kill -9 included), as our trainer does; a
+  retry starts it again from its beginning.
+
+The worker (`engine/worker.py`) sends a sweep here when `SweepSpec.foreign`.
 """
 
 from __future__ import annotations

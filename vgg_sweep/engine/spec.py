@@ -4,10 +4,13 @@ W&B's rules come from its open-source engine (`sweeps` 0.2.0, `config/schema.jso
 client's `_validate_config_and_fill_distribution`: the top-level keys, the distribution kinds
 and their keys, how a distribution is inferred when omitted, min < max, grid only over finite
 kinds, hyperband keys. Ours come from `vgg_sweep.config`: every parameter is a TrialConfig
-field, every value passes `parse_value`, every range lies inside the field's bounds. The
-first problem found is raised as one `SpecError` line naming the file, the key and the fix,
-before any trial starts; things W&B accepts but that will surprise (a `1e-3` that YAML reads
-as a string) are returned as warnings.
+field, every value passes `parse_value`, every range lies inside the field's bounds. A
+sweep whose `program:`/`command:` is not our trainer (`SweepSpec.foreign`, run by
+`engine/foreign.py`) gets W&B's rules only: any name, any range, any metric, and W&B's
+nested parameters (flattened to `outer.inner`). The first problem found is raised as one
+`SpecError` line naming the file, the key and the fix, before any trial starts; things W&B
+accepts but that will surprise (a `1e-3` that YAML reads as a string) are returned as
+warnings.
 
 Validated means usable: every value in an accepted file is plain data that an Optuna study
 stores and gives back (strings without NUL, integers within 2**53, finite floats; no dates,
