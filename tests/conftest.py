@@ -20,6 +20,13 @@ def _wandb_disabled(monkeypatch, tmp_path):
     monkeypatch.setenv("VGG_SWEEP_CACHE", str(tmp_path / "cache"))  # not the user's cache
 
 
+@pytest.fixture(autouse=True)
+def _no_preflight(monkeypatch):
+    """Engine tests start sweeps of fake trials and data that is not there: no preflight
+    (tests/test_preflight.py turns it back on)."""
+    monkeypatch.setenv("VGG_SWEEP_NO_PREFLIGHT", "1")
+
+
 @pytest.fixture
 def cifar_dir(tmp_path) -> Path:
     write_cifar10(tmp_path / "cifar")

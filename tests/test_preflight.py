@@ -45,6 +45,11 @@ parameters:
 """
 
 
+@pytest.fixture(autouse=True)
+def _preflight_on(monkeypatch):
+    monkeypatch.delenv("VGG_SWEEP_NO_PREFLIGHT")
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     """Every data set our sweeps name, in its real format: CIFAR-10 pickles (270 training

@@ -183,8 +183,9 @@ def _is_new(spec: SweepSpec, storage: str | None, runs_dir) -> bool:
 @_engine_options
 @click.option("--retry-failed", is_flag=True, help="first enqueue the trials that failed for "
               "good again, as new runs (new run ids; finished trials are not run again)")
-@click.option("--no-preflight", is_flag=True, help="start a new sweep without first probing "
-              "that every swept value reaches the training (vgg-sweep preflight)")
+@click.option("--no-preflight", is_flag=True, envvar="VGG_SWEEP_NO_PREFLIGHT", show_envvar=True,
+              help="start a new sweep without first probing that every swept value reaches "
+              "the training (vgg-sweep preflight)")
 @allow_dead_option
 def sweep(**options):
     """Create (or resume) a local sweep from a W&B sweep YAML and run it."""
