@@ -32,7 +32,9 @@ CONFIG_ONLY = PROGRAMS / "student_config.py"
 
 @pytest.fixture(autouse=True)
 def _offline_wandb(monkeypatch):
-    """W&B as a user has it: offline runs written under each run's folder, quietly."""
+    """W&B as a user has it: offline runs written under each run's folder, quietly; and
+    preflight on, as a user's sweep has it (it skips a foreign program)."""
+    monkeypatch.delenv("VGG_SWEEP_NO_PREFLIGHT", raising=False)
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.delenv("WANDB_MODE", raising=False)  # the conftest's `disabled`: W&B writes
     monkeypatch.delenv("WANDB_DIR", raising=False)
