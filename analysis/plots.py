@@ -41,6 +41,7 @@ from analysis.runs import (  # noqa: E402
 )
 
 DPI = 150  # PNG, for the page; print uses the PDF and SVG
+PRINT_DPI = 200  # the raster parts of PDF and SVG (the dots of many runs, see _raster)
 FORMATS = ("png", "pdf", "svg")  # the PNG is always written: the page shows it
 FIGURES_DIR = "figures"
 CMAP = "viridis"
@@ -48,6 +49,13 @@ MIN_GAP = 0.07  # parallel coordinates: ticks of one axis at least this far apar
 STATE_COLOURS = {"finished": "tab:blue", "pruned": "tab:orange", "crashed": "tab:red",
                  "failed": "tab:purple", "killed": "tab:gray", "running": "tab:green"}
 PANEL_COLUMNS = 3
+RASTER_RUNS = 500  # more runs than this: their dots and lines are raster inside PDF and SVG
+
+
+def _raster(count: int) -> bool:
+    """Whether many-run artists are drawn as an image inside vector files: 10,000 runs as
+    vector dots make a slow, 8 MB SVG; axes and text stay vectors."""
+    return count > RASTER_RUNS
 
 
 def save(figure: Figure, path: Path, formats: tuple[str, ...] = FORMATS) -> Path:
@@ -62,7 +70,7 @@ def save(figure: Figure, path: Path, formats: tuple[str, ...] = FORMATS) -> Path
         for fmt in formats:
             if fmt != "png":
                 (path.parent / FIGURES_DIR).mkdir(exist_ok=True)
-                figure.savefig(path.parent / FIGURES_DIR / f"{path.stem}.{fmt}")
+                figure.savefig(path.parent / FIGURES_DIR / f"{path.stem}.{fmt}", dpi=PRINT_DPI)
     return path
 
 
@@ -146,7 +154,7 @@ def parallel_coordinates(frame: pd.DataFrame, params: list[str], metric: str, go
     figure = Figure(figsize=(max(6.0, 1.3 * len(axes_columns)), 4.5), layout="constrained")
     ax = figure.subplots()
     values = rows[metric].to_numpy(dtype="float64")
-    lines = LineCollection(list(segments), array=values, cmap=CMAP,
+    lines = LineCollection(list(segments), array=values, cmap=CMAP, rasterized=_raster(len(rows)),
                            linewidths=0.8, alpha=max(0.15, min(0.8, 30 / len(rows) ** 0.5)))
     ax.add_collection(lines)
     for x, (_, ticks) in zip(xs, encoded, strict=True):
@@ -175,7 +183,8 @@ def metric_vs_step(frame: pd.DataFrame, steps: pd.Series, metric: str, goal: str
     figure = Figure(figsize=(7, 4), layout="constrained")
     ax = figure.subplots()
     for state, group in rows.groupby("state"):
-        ax.scatter(steps.loc[group.index], group[metric], s=12, label=state, alpha=0.8)
+        ax.scatter(steps.loc[group.index], group[metric], s=12, label=state, alpha=0.8,
+                   rasterized=_raster(len(rows)))
     ax.step(order.to_numpy(), running.to_numpy(), where="post", color="black", linewidth=1,
             label=f"best so far ({goal})")
     ax.set_xlabel("run (creation order)")
@@ -370,7 +379,8 @@ def _parameter_panel(ax, analysed: pd.DataFrame, rows: pd.DataFrame, param: str,
         values = as_numbers(rows[param])
         for state, colour in palette.items():
             mine = rows["state"] == state
-            ax.scatter(values[mine], rows.loc[mine, metric], s=14, color=colour, alpha=0.8)
+            ax.scatter(values[mine], rows.loc[mine, metric], s=14, color=colour, alpha=0.8,
+                       rasterized=_raster(len(rows)))
         number_axis(ax, values)
     else:
         order = _levels(rows[param])
@@ -381,7 +391,7 @@ def _parameter_panel(ax, analysed: pd.DataFrame, rows: pd.DataFrame, param: str,
                         order=order, ax=ax, color="0.92", showfliers=False, width=0.6)
         sns.stripplot(x=as_categories(rows[param]), y=rows[metric], hue=rows["state"],
                       order=order, hue_order=list(palette), palette=palette, ax=ax, size=3.5,
-                      jitter=0.25, alpha=0.8, legend=False)
+                      jitter=0.25, alpha=0.8, legend=False, rasterized=_raster(len(rows)))
         if sum(len(level) for level in order) > 30:
             ax.tick_params(axis="x", labelrotation=30)
     ax.set_xlabel(param)
