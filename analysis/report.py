@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import glob
 import html
 import re
 import shutil
@@ -447,7 +448,8 @@ def _run_folder(table: RunTable, best) -> Path | None:
     root = Path(table.source)
     if not root.is_dir() or _missing(best.get("id")):
         return None
-    return next((path.parent for path in root.rglob(f"{best['id']}/{RECORD_FILE}")), None)
+    pattern = f"{glob.escape(str(best['id']))}/{RECORD_FILE}"
+    return next((path.parent for path in root.rglob(pattern)), None)
 
 
 def _shown_stats(table: pd.DataFrame) -> pd.DataFrame:
