@@ -133,6 +133,9 @@ def test_hyperband_stops_the_runs_our_rule_stops(write_sweep, tmp_path):
     for trial in sorted(study.get_trials(), key=lambda t: t.number):
         record = read_record(folder / trial.user_attrs["run_id"])
         values, stopped_at = _values(record), None
+        lr = record["config"]["lr"]
+        assert lr == trial.user_attrs["params"]["lr"]
+        assert values == pytest.approx(val_acc_curve(lr, 10)[:len(values)])
         for epoch in range(1, len(values) + 1):
             runs = [(earlier, False) for earlier in reported] + [(values[:epoch], True)]
             if stop_decisions(spec.hyperband, spec.goal, runs)[-1]:
