@@ -198,6 +198,28 @@ def test_a_program_without_the_metric_is_named_with_what_it_logged(write_sweep, 
     assert "the note in each run's record.json" in result.err
 
 
+def test_a_crashed_program_is_retried_once_as_a_fresh_run(write_sweep, tmp_path):
+    """Killed by a signal in epoch 2 (W&B: crashed), run again under the same run id; the
+    record is the retry's alone (the first attempt's W&B log is not read again)."""
+    result, folder = _sweep(write_sweep, tmp_path, f"""
+        name: student-crash
+        program: {STUDENT}
+        method: grid
+        metric: {{name: val_acc, goal: maximize}}
+        parameters:
+          crash_once: {{value: {tmp_path / "crashed"}}}
+          epochs: {{value: 3}}
+    """)
+    assert result.code == 0, result.err
+    assert "1 finished, 0 pruned, 0 failed, 1 retried" in result.out
+    assert "crashed (killed by signal 9" in result.out
+    [record] = _records(folder)
+    assert record["state"] == "finished" and [row["epoch"] for row in record["history"]] == [
+        1, 2, 3]
+    assert _values(record) == pytest.approx(val_acc_curve(0.001, 3))
+    assert len(list((folder / record["id"]).glob("wandb/offline-run-*"))) == 2  # both attempts
+
+
 def test_kill_9_of_the_sweep_then_resume_with_2_workers(write_sweep, tmp_path):
     """The sweep, its workers and their programs killed at once mid-sweep; the same command
     finishes it: every grid point once, none lost, none run twice."""
