@@ -8,16 +8,19 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 from contract import run_cli
 from optuna.trial import TrialState
 from study_helpers import completed_points, load_study
 
+from vgg_sweep.engine import work_queue
 from vgg_sweep.engine.hyperband import stop_decisions
 from vgg_sweep.engine.spec import load_spec
 from vgg_sweep.record import read_record
@@ -257,3 +260,19 @@ def test_kill_9_of_the_sweep_then_resume_with_2_workers(write_sweep, tmp_path):
         assert record["state"] == "finished"
         assert [row["epoch"] for row in record["history"]] == [1, 2, 3]
         assert _values(record) == pytest.approx(val_acc_curve(record["config"]["lr"], 3))
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_lease_held_by_a_zombie_is_stale():
+    """Workers killed with their sweep stay zombies where PID 1 does not reap them (this
+    VM; containers); the resume above must not take their trials for running ones."""
+    child = subprocess.Popen(["true"])
+    while Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        time.sleep(0.01)  # exited, not reaped
+    study = optuna.create_study()
+    trial = study.ask()
+    for pid, stale in ((child.pid, True), (os.getpid(), False)):
+        trial.set_user_attr("lease", {"host": socket.gethostname(), "pid": pid,
+                                      "beat": time.time()})
+        assert work_queue.is_stale(study.get_trials()[0], grace=3600) is stale
+    child.wait()

@@ -245,13 +245,20 @@ def is_stale(trial: FrozenTrial, grace: float) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs; a zombie does not: a worker killed with its sweep is one
+    until something reaps it, which the PID 1 of a container or VM may never do (a resume
+    right after a kill -9 then took its trial for a live one and ended with it unrun)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: `pid (name) state ...`; the name may hold spaces and parentheses
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def reclaim_stale(study: optuna.Study, grace: float) -> None:
