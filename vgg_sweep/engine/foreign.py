@@ -72,6 +72,8 @@ def run_program(command: list | None, program: str | None, params: dict[str, Any
     if verdict is not None:
         _stop(process)
     process.wait()
+    if verdict is None and process.returncode != 0 and should_stop():
+        verdict = State.KILLED  # the terminal's Ctrl-C reached the program before the worker
     if log is None:
         log = _new_log(wandb_dir, run_id, earlier)
     if log is not None:
