@@ -188,7 +188,8 @@ def _is_new(spec: SweepSpec, storage: str | None, runs_dir) -> bool:
               "the training (vgg-sweep preflight)")
 @allow_dead_option
 def sweep(**options):
-    """Create (or resume) a local sweep from a W&B sweep YAML and run it."""
+    """Create (or resume) a local sweep from a W&B sweep YAML and run it: our trainer, or
+    the file's own program:/command: as `wandb agent` runs it (W&B offline)."""
     _run(True, **options)
 
 
