@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -43,6 +44,15 @@ def _offline_wandb(monkeypatch):
     monkeypatch.delenv("WANDB_DIR", raising=False)
 
 
+def _yaml(parameters: str, **top: str) -> str:
+    """A sweep file running the student's script, grid search of val_acc, unless `top` (its
+    top-level keys) says otherwise; `parameters`: the YAML under parameters:."""
+    top = {"program": str(STUDENT), "method": "grid",
+           "metric": "{name: val_acc, goal: maximize}", **top}
+    return ("".join(f"{key}: {value}\n" for key, value in top.items()) + "parameters:\n"
+            + textwrap.indent(textwrap.dedent(parameters).strip("\n"), "  ") + "\n")
+
+
 def _sweep(write_sweep, tmp_path, text, *args):
     path = write_sweep(text)
     runs = tmp_path / "runs"
@@ -59,16 +69,11 @@ def _values(record: dict) -> list[float]:
 
 
 def test_grid_records_every_point_and_the_report_reads_them(write_sweep, tmp_path):
-    result, folder = _sweep(write_sweep, tmp_path, f"""
-        name: student-grid
-        program: {STUDENT}
-        method: grid
-        metric: {{name: val_acc, goal: maximize}}
-        parameters:
-          lr: {{values: [0.01, 0.001]}}
-          optimizer: {{values: [adam, sgd]}}
-          epochs: {{value: 3}}
-    """)
+    result, folder = _sweep(write_sweep, tmp_path, _yaml("""
+        lr: {values: [0.01, 0.001]}
+        optimizer: {values: [adam, sgd]}
+        epochs: {value: 3}
+    """, name="student-grid"))
     assert result.code == 0, result.err
     assert "preflight probes our trainer only" in result.err
     records = _records(folder)
@@ -97,16 +102,10 @@ def test_grid_records_every_point_and_the_report_reads_them(write_sweep, tmp_pat
 
 @pytest.mark.parametrize("method", ["random", "bayes"])
 def test_random_and_bayes_draw_points_the_program_trains(write_sweep, tmp_path, method):
-    result, folder = _sweep(write_sweep, tmp_path, f"""
-        name: student-{method}
-        program: {STUDENT}
-        method: {method}
-        run_cap: 2
-        metric: {{name: val_acc, goal: maximize}}
-        parameters:
-          lr: {{distribution: log_uniform_values, min: 0.0001, max: 0.1}}
-          epochs: {{value: 2}}
-    """)
+    result, folder = _sweep(write_sweep, tmp_path, _yaml("""
+        lr: {distribution: log_uniform_values, min: 0.0001, max: 0.1}
+        epochs: {value: 2}
+    """, name=f"student-{method}", method=method, run_cap="2"))
     assert result.code == 0, result.err
     records = _records(folder)
     assert len(records) == 2 and len({r["config"]["lr"] for r in records}) == 2
@@ -118,17 +117,12 @@ def test_random_and_bayes_draw_points_the_program_trains(write_sweep, tmp_path, 
 def test_hyperband_stops_the_runs_our_rule_stops(write_sweep, tmp_path):
     """Each run's metric is followed while it trains; the runs stopped are those the rule
     (hyperband.py, parity-tested against W&B) stops, given the runs before them."""
-    result, folder = _sweep(write_sweep, tmp_path, f"""
-        name: student-hyperband
-        program: {STUDENT}
-        method: grid
-        metric: {{name: val_acc, goal: maximize}}
-        early_terminate: {{type: hyperband, min_iter: 1, eta: 3}}
-        parameters:
-          lr: {{values: [0.01, 0.0001]}}
-          epochs: {{value: 10}}
-          sleep: {{value: 0.3}}
-    """)
+    result, folder = _sweep(write_sweep, tmp_path, _yaml("""
+        lr: {values: [0.01, 0.0001]}
+        epochs: {value: 10}
+        sleep: {value: 0.3}
+    """, name="student-hyperband",
+        early_terminate="{type: hyperband, min_iter: 1, eta: 3}"))
     assert result.code == 0, result.err
     spec = load_spec(tmp_path / "sweep.yaml")
     study = load_study(spec.name, str(folder / "study.log"))
@@ -163,19 +157,13 @@ JSON = {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 2}
 ])
 def test_command_styles_and_nested_parameters(write_sweep, tmp_path, styles, seen):
     command = ["${env}", "${interpreter}", "${program}", *styles]
-    result, folder = _sweep(write_sweep, tmp_path, f"""
-        name: student-config
-        program: {CONFIG_ONLY}
-        command: {json.dumps(command)}
-        method: grid
-        metric: {{name: val_acc, goal: maximize}}
-        parameters:
-          optimizer:
-            parameters:
-              name: {{value: adam}}
-              lr: {{values: [0.01]}}
-          epochs: {{value: 2}}
-    """)
+    result, folder = _sweep(write_sweep, tmp_path, _yaml("""
+        optimizer:
+          parameters:
+            name: {value: adam}
+            lr: {values: [0.01]}
+        epochs: {value: 2}
+    """, name="student-config", program=str(CONFIG_ONLY), command=json.dumps(command)))
     assert result.code == 0, result.err
     [record] = _records(folder)
     assert record["config"]["optimizer"] == {"name": "adam", "lr": 0.01}  # wandb.config's
@@ -184,14 +172,10 @@ def test_command_styles_and_nested_parameters(write_sweep, tmp_path, styles, see
 
 
 def test_a_program_without_the_metric_is_named_with_what_it_logged(write_sweep, tmp_path):
-    result, folder = _sweep(write_sweep, tmp_path, f"""
-        program: {STUDENT}
-        method: grid
-        metric: {{name: val_acc, goal: maximize}}
-        parameters:
-          metric: {{value: accuracy}}
-          epochs: {{value: 1}}
-    """)
+    result, folder = _sweep(write_sweep, tmp_path, _yaml("""
+        metric: {value: accuracy}
+        epochs: {value: 1}
+    """))
     assert result.code == 1
     [record] = _records(folder)
     assert record["state"] == "finished"
@@ -204,15 +188,10 @@ def test_a_program_without_the_metric_is_named_with_what_it_logged(write_sweep, 
 def test_a_crashed_program_is_retried_once_as_a_fresh_run(write_sweep, tmp_path):
     """Killed by a signal in epoch 2 (W&B: crashed), run again under the same run id; the
     record is the retry's alone (the first attempt's W&B log is not read again)."""
-    result, folder = _sweep(write_sweep, tmp_path, f"""
-        name: student-crash
-        program: {STUDENT}
-        method: grid
-        metric: {{name: val_acc, goal: maximize}}
-        parameters:
-          crash_once: {{value: {tmp_path / "crashed"}}}
-          epochs: {{value: 3}}
-    """)
+    result, folder = _sweep(write_sweep, tmp_path, _yaml(f"""
+        crash_once: {{value: {tmp_path / "crashed"}}}
+        epochs: {{value: 3}}
+    """, name="student-crash"))
     assert result.code == 0, result.err
     assert "1 finished, 0 pruned, 0 failed, 1 retried" in result.out
     assert "crashed (killed by signal 9" in result.out
@@ -226,16 +205,11 @@ def test_a_crashed_program_is_retried_once_as_a_fresh_run(write_sweep, tmp_path)
 def test_kill_9_of_the_sweep_then_resume_with_2_workers(write_sweep, tmp_path):
     """The sweep, its workers and their programs killed at once mid-sweep; the same command
     finishes it: every grid point once, none lost, none run twice."""
-    path = write_sweep(f"""
-        name: student-kill
-        program: {STUDENT}
-        method: grid
-        metric: {{name: val_acc, goal: maximize}}
-        parameters:
-          lr: {{values: [0.01, 0.001, 0.0003]}}
-          epochs: {{value: 3}}
-          sleep: {{value: 0.15}}
-    """)
+    path = write_sweep(_yaml("""
+        lr: {values: [0.01, 0.001, 0.0003]}
+        epochs: {value: 3}
+        sleep: {value: 0.15}
+    """, name="student-kill"))
     runs = tmp_path / "runs"
     argv = [sys.executable, "-m", "vgg_sweep", "sweep", str(path), "--runs-dir", str(runs),
             "--workers", "2", "--heartbeat", "0.5"]
