@@ -14,7 +14,12 @@ import math
 import pandas as pd
 
 from analysis.effects import LEVEL, MEASURED, NOT_ESTIMABLE
-from analysis.lints import MIN_GROUP_RUNS
+from analysis.lints import (
+    MIN_GROUP_RUNS,
+    NEVER_ARRIVED,
+    NO_EFFECT,
+    Finding,
+)
 
 
 def decimals(effects: pd.Series) -> int:
@@ -23,30 +28,62 @@ def decimals(effects: pd.Series) -> int:
     return max(0, 1 - math.floor(math.log10(typical))) if typical > 0 else 1
 
 
-def _gap(row: pd.Series, sign: float, places: int, plus: str = "+") -> str:
-    """`+16.5, 95% CI 10.6 to 22.4`: the effect times `sign` (so that the best value's
-    advantage is positive) and its interval."""
+def _gap(row: pd.Series, sign: float, places: int) -> tuple[float, str]:
+    """The effect times `sign` (so that the best value's advantage is positive) and its
+    interval as text (`95% CI 10.6 to 22.4`, empty when there is none)."""
     low, high = sorted((sign * row["ci_low"], sign * row["ci_high"]))
-    gap = f"{sign * row['effect']:{plus}.{places}f}"
-    return f"{gap}, {LEVEL:.0%} CI {low:.{places}f} to {high:.{places}f}" if pd.notna(low) else gap
+    interval = (f"{LEVEL:.0%} CI {low:.{places}f} to {high:.{places}f}" if pd.notna(low)
+                else "")
+    return sign * row["effect"], interval
+
+
+def _signed(row: pd.Series, sign: float, places: int) -> str:
+    """`+3.6, 95% CI -0.1 to 7.2`"""
+    gap, interval = _gap(row, sign, places)
+    return ", ".join(filter(None, (f"{gap:+.{places}f}", interval)))
 
 
 def _detectable(row: pd.Series) -> bool:
     return bool(row["ci_low"] > 0 or row["ci_high"] < 0)
 
 
+def from_lints(findings: list[Finding], metric: str) -> tuple[dict[str, str],
+                                                               dict[str, list[str]]]:
+    """What the lints settle before any effect is estimated: the statement for each
+    parameter the no-effect lint caught, and the parameters each one moved together with."""
+    dead, confounded = {}, {}
+    for finding in findings:
+        evidence = finding.evidence
+        if finding.lint == "no-effect parameter":
+            for param, rows in evidence.groupby("parameter", sort=False):
+                count = int(rows["comparisons"].iloc[0])
+                dead[param] = {
+                    NEVER_ARRIVED: f"never reached the trainer (identical fingerprints in "
+                                   f"{count} comparisons): its values say nothing about "
+                                   f"{metric}; see the lints",
+                    NO_EFFECT: f"no effect: it reached the trainer and {metric} was identical "
+                               f"in all {count} comparisons",
+                }.get(rows["verdict"].iloc[0], f"never changed {metric} (identical in all "
+                      f"{count} comparisons): most likely it never reached the trainer; see "
+                      "the lints")
+        elif finding.lint == "confounded parameters":
+            for a, b in zip(evidence["parameter a"], evidence["parameter b"], strict=True):
+                confounded.setdefault(a, []).append(b)
+                confounded.setdefault(b, []).append(a)
+    return dead, confounded
+
+
 def conclusions(effects: pd.DataFrame, params: list[str], metric: str, goal: str,
                 dead: dict[str, str] | None = None,
                 confounded: dict[str, list[str]] | None = None) -> list[str]:
     """One sentence per parameter, in `params` order. `dead` maps a parameter the no-effect
-    lint caught to its evidence; `confounded` a parameter to those it moved with."""
+    lint caught to its statement; `confounded` a parameter to those it moved with."""
     dead, confounded = dead or {}, confounded or {}
     places = decimals(effects["effect"].dropna())
     lines = []
     for param in params:
         if param in dead:
-            lines.append(f"{param}: never changed {metric} ({dead[param]}); no conclusion "
-                         "can be drawn, see the lints")
+            lines.append(f"{param}: {dead[param]}")
             continue
         pairs = effects[effects["parameter"] == param]
         if len(pairs):
@@ -96,15 +133,16 @@ def parameter_conclusion(param: str, pairs: pd.DataFrame, metric: str, goal: str
     if not wins:
         return (f"{param}: no difference in {metric} detectable with these runs"
                 + (f" (best estimate {best}: " + "; ".join(
-                    f"vs {other} {_gap(row, sign(flip), places)}"
+                    f"vs {other} {_signed(row, sign(flip), places)}"
                     for other, row, flip in ties) + ")" if ties else "") + suffix)
     direction = "higher" if goal == "max" else "lower"
     sentence = f"{param}: {best} is best; {metric} {direction} than " + "; ".join(
-        f"{other} by {_gap(row, sign(flip), places, plus='')}, P(better run) "
-        f"{_p_better(row, flip):.2f}" for other, row, flip in wins)
+        f"{other} by {_gap(row, sign(flip), places)[0]:.{places}f} "
+        f"({_gap(row, sign(flip), places)[1]}, P(better run) {_p_better(row, flip):.2f})"
+        for other, row, flip in wins)
     if ties:
         sentence += "; no difference detectable from " + ", ".join(
-            f"{other} ({_gap(row, sign(flip), places)})" for other, row, flip in ties)
+            f"{other} ({_signed(row, sign(flip), places)})" for other, row, flip in ties)
     return sentence + suffix
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.runs import claim
+
 SEED = "seed"
 
 
@@ -37,7 +39,10 @@ def configuration_table(frame: pd.DataFrame, params: list[str], metric: str,
                           "best": values.max() if goal == "max" else values.min(),
                           "names": rows["name"].astype(str).groupby(ids).agg(", ".join)})
     first = rows.groupby(ids).head(1)
-    settings = first[[p for p in params if p != SEED]].set_axis(ids[first.index].to_numpy())
+    keys = [param for param in params if param != SEED]
+    taken = {"configuration", *table.columns}
+    settings = first[keys].set_axis(ids[first.index].to_numpy()).set_axis(
+        [claim(name, taken, "param:") for name in keys], axis=1)  # a parameter named `mean`
     return table.join(settings).rename_axis("configuration").reset_index()
 
 

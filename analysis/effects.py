@@ -23,18 +23,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.lints import MIN_GROUP_RUNS
-from analysis.runs import accuracy_scale, as_categories
+from analysis.runs import as_categories, metric_bounds
 
 LEVEL = 0.95
 EFFECT_COLUMNS = ("parameter", "value", "against", "effect", "ci_low", "ci_high",
                   "p_improve", "runs", "against_runs", "status")
 MEASURED, TOO_FEW, NOT_ESTIMABLE = "measured", "too few runs", "not separable"
-
-
-def metric_span(values: pd.Series, metric: str) -> float | None:
-    """The width of an accuracy's range (100 or 1), None for an unbounded metric: no
-    difference of two accuracies lies outside +-span."""
-    return accuracy_scale(values) if "acc" in metric.lower() else None
 
 
 def _natural_order(values) -> list[str]:
@@ -94,7 +88,8 @@ def pairwise_effects(frame: pd.DataFrame, params: list[str], metric: str, goal: 
     sigma = float(np.sqrt(residual @ residual / dof)) if dof > 0 else np.nan
     measured = sum(pair[5] == MEASURED for pair in pairs)
     critical = t.ppf(1 - (1 - level) / (2 * max(measured, 1)), dof) if dof > 0 else np.nan
-    span = metric_span(rows[metric], metric)
+    bottom, top = metric_bounds(metric, rows[metric])
+    span = top - bottom  # no difference of two values lies outside +-span
     better = 1.0 if goal == "max" else -1.0
     table = []
     for param, value, against, runs, against_runs, status, contrast in pairs:
@@ -102,9 +97,8 @@ def pairwise_effects(frame: pd.DataFrame, params: list[str], metric: str, goal: 
         if status == MEASURED:
             effect = float(contrast @ beta)
             error = sigma * float(np.sqrt(contrast @ inverse @ inverse.T @ contrast))
-            low, high = effect - critical * error, effect + critical * error
-            if span is not None:
-                low, high = max(low, -span), min(high, span)
+            low = max(effect - critical * error, -span)
+            high = min(effect + critical * error, span)
             if sigma > 0:
                 improve = float(norm.cdf(better * effect / (sigma * np.sqrt(2))))
         table.append((param, value, against, effect, low, high, improve, int(runs),

@@ -29,6 +29,9 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import plots
+from analysis.conclusions import conclusions, from_lints
+from analysis.configurations import best_configuration, configuration_table, winners_curse
+from analysis.effects import LEVEL, pairwise_effects
 from analysis.importance import parameter_importance
 from analysis.lints import Finding, run_lints
 from analysis.rerun import RERUN_FILE, read_rerun, rerun_test_table, rerun_verdict
@@ -69,6 +72,10 @@ BEST_RUN_DIR = "best_run"
 
 class Svg(str):
     """Inline SVG markup built by us (every text in it escaped): HTML only."""
+
+
+class Items(list):
+    """A bulleted list of `label: text` lines (the label shown bold)."""
 
 
 @dataclass
@@ -228,15 +235,19 @@ def _write_report(plan: Plan, out: Output, top_k: int, rerun: dict | None) -> li
         multi = [_default_heatmap(analysed, ranked)]
     best = best_run(analysed, metric, goal)
     findings = run_lints(table.frame, analysed, table.config, plan.params, metric, one_way)
+    configurations = configuration_table(analysed, plan.params, metric, goal)
     sections = [
-        _at_a_glance(plan, best, ranked, one_way, findings, rerun, out),
+        _at_a_glance(plan, best, ranked, one_way, findings, rerun, out, configurations),
+        _conclusions(plan, findings),
         _overview(table, metric, goal, analysed, plan.left_out, plan.params),
         _best_config(table, best, plan, out),
+        _configurations_section(plan, configurations),
         _group_section(plan, one_way, multi, out),
         _lint_section(findings),
         _plot_section(plan, importance, top_k, out),
         _rerun_section(best, metric, rerun),
     ]
+    sections = [section for section in sections if section is not None]
     write_tables(sections, out_dir / TABLES_DIR)
     (out_dir / "report.md").write_text(render_markdown(sections, table.source))
     (out_dir / "report.html").write_text(render_html(sections, table.source))
@@ -275,15 +286,23 @@ def _configuration_text(best: pd.Series, params: list[str]) -> str:
                      if not _missing(best[name])) or "(nothing swept)"
 
 
-def _at_a_glance(plan: Plan, best, ranked, one_way, findings, rerun, out: Output) -> Section:
-    """The answers first: the best configuration, its test score, how sure we are, which
-    parameters matter, what the lints found, and one figure of the parameters that matter."""
+def _at_a_glance(plan: Plan, best, ranked, one_way, findings, rerun, out: Output,
+                 configurations: pd.DataFrame) -> Section:
+    """The answers first: the best configuration (by its mean when configurations ran with
+    several seeds), its test score, how sure we are, which parameters matter, what the lints
+    found, and one figure of the parameters that matter."""
     metric = plan.metric
     if best is None:
         return Section("At a glance", [f"No run has a value of {metric}."])
-    lines = [f"Best configuration: {_configuration_text(best, plan.params)} (run "
-             f"{best['name']}): {metric} = {best[metric]:.4g}, the best of {len(plan.analysed)} "
-             "runs."]
+    seeded = best_configuration(configurations, plan.goal)
+    if seeded is not None and seeded["seeds"] >= 2:
+        lines = _seeded_best(plan, seeded)
+        best = plan.analysed.loc[plan.analysed["name"].astype(str)
+                                 == seeded["names"].split(", ")[0]].iloc[0]
+    else:
+        lines = [f"Best configuration: {_configuration_text(best, plan.params)} (run "
+                 f"{best['name']}): {metric} = {best[metric]:.4g}, the best of "
+                 f"{len(plan.analysed)} runs."]
     tests = _test_metrics(plan.table, best)
     lines.append("On the test set: " + ", ".join(f"{name} = {value:.4g}"
                                                   for name, value in tests.items()) + "."
@@ -303,6 +322,56 @@ def _at_a_glance(plan: Plan, best, ranked, one_way, findings, rerun, out: Output
                       "parameters that matter most (box: the analysed runs; dots: every run, "
                       "coloured by state).")
     return Section("At a glance", lines + ([image] if image else []))
+
+
+def _seeded_best(plan: Plan, seeded: pd.Series) -> list[str]:
+    """The best configuration by its mean over seeds, and how far the best single run stands
+    above its own configuration's mean (the winner's curse)."""
+    metric = plan.metric
+    lines = [f"Best configuration (by its mean over seeds): "
+             f"{_configuration_text(seeded, [p for p in plan.params if p in seeded])}: {metric} "
+             f"= {seeded['mean']:.4g} +- {seeded['std']:.2g} over {int(seeded['seeds'])} seeds "
+             f"(runs {seeded['names']})."]
+    curse = winners_curse(plan.analysed, plan.params, metric, plan.goal)
+    if curse is not None:
+        lines.append(f"Winner's curse: the best single run, {curse['run']} ({curse['best']:.4g}),"
+                     f" is {curse['gap']:+.3g} from the mean of its own configuration "
+                     f"({curse['mean']:.4g} over {curse['runs']} runs): quote the mean.")
+    return lines
+
+
+def _conclusions(plan: Plan, findings: list[Finding]) -> Section:
+    """One plain sentence per swept parameter (analysis/conclusions.py), then every pair of
+    values compared with the others held fixed."""
+    effects = pairwise_effects(plan.analysed, plan.params, plan.metric, plan.goal)
+    dead, confounded = from_lints(findings, plan.metric)
+    lines = conclusions(effects, plan.params, plan.metric, plan.goal, dead, confounded)
+    if not lines:
+        return Section("Conclusions", ["Nothing swept: nothing to compare."])
+    intro = (f"Each line compares a parameter's values with every other parameter held fixed "
+             f"(a linear model of {plan.metric} on all the analysed runs, not group means, "
+             f"which mix parameters a sampler moved together). Intervals hold together at "
+             f"{LEVEL:.0%} over all the comparisons (Bonferroni); 'P(better run)' is the chance "
+             "that a run with the first value beats an otherwise identical run with the other "
+             "(Bouthillier et al. 2021). Values with fewer than 3 runs are not compared.")
+    shown = effects.assign(**{column: effects[column].round(4) for column in
+                              ("effect", "ci_low", "ci_high", "p_improve")})
+    return Section("Conclusions", [intro, Items(lines), Table(
+        shown, "effects", f"Every pair of values of every parameter: effect = {plan.metric} "
+        f"with `value` minus with `against`, the rest held fixed, its {LEVEL:.0%} interval "
+        "(family-wise) and P(better run).", collapsed=True)])
+
+
+def _configurations_section(plan: Plan, configurations: pd.DataFrame) -> Section | None:
+    """Runs identical but for their seed, when some configuration has several seeds."""
+    if configurations.empty or configurations["seeds"].max() < 2:
+        return None
+    order = configurations.sort_values("mean", ascending=plan.goal == "min")
+    return Section("Configurations", [
+        "Runs identical in every swept parameter but their seed form one configuration; its "
+        "mean over seeds is what a write-up quotes, its best run is partly luck.",
+        Table(order, "configurations", f"Every configuration: runs, distinct seeds, mean, std "
+              f"and best of {plan.metric}, its runs, its swept values.")])
 
 
 def _expected_half_and_all(plan: Plan) -> tuple[pd.Series, pd.Series] | None:
@@ -664,6 +733,10 @@ def render_markdown(sections: list[Section], source: str) -> str:
                           "", f"*{labels[id(block)]}: {_md_text(block.caption)}*"]
             elif isinstance(block, Svg):
                 lines.append("(Interactive parallel coordinates: see report.html.)")
+            elif isinstance(block, Items):
+                for item in block:
+                    label, _, rest = item.partition(": ")
+                    lines.append(f"- **{_md_text(label)}:** {_md_text(rest)}")
             else:
                 lines.append(_md_text(block))
             lines.append("")
@@ -705,11 +778,13 @@ def _html_block(block, label: str | None) -> str:
     if isinstance(block, Svg):
         return ("<figure class='parallel'><figcaption>Hover a line to see its run (the best "
                 f"runs only).</figcaption>{block}</figure>")
+    if isinstance(block, Items):
+        return f"<ul>{''.join(_glance_item(item) for item in block)}</ul>"
     return f"<p>{html.escape(str(block))}</p>"
 
 
 def _glance_item(line: str) -> str:
-    """An 'At a glance' line as a list item: its label bold, the Lints section linked."""
+    """A `label: text` line as a list item: its label bold, the Lints section linked."""
     label, _, rest = line.partition(": ")
     text = (f"<strong>{html.escape(label)}:</strong> {html.escape(rest)}" if rest
             else html.escape(line))

@@ -15,8 +15,8 @@ from analysis.sources import load_runs_dir
 from analysis.wandb_csv import read_csv_export
 from vgg_sweep.cli import main
 
-SECTIONS = ["At a glance", "Overview", "Best configuration", "Group statistics", "Lints", "Plots",
-            "Re-run of the best configuration"]
+SECTIONS = ["At a glance", "Conclusions", "Overview", "Best configuration", "Group statistics",
+            "Lints", "Plots", "Re-run of the best configuration"]
 PNGS = {"parallel_coordinates.png", "metric_vs_step.png", "curves.png", "importance.png",
         "expected_best.png"}
 

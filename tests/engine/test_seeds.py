@@ -58,6 +58,23 @@ def test_every_configuration_trains_its_seeds_and_the_search_sees_their_mean(tmp
         params = {**trial.user_attrs["params"], "epochs": 2, "seed": 43}
         assert values[1] == pytest.approx(final_accuracy(make_config(params)))
 
+    # The report: the best configuration by its mean, and the best run's winner's-curse gap.
+    best = max(study.get_trials(), key=lambda t: t.value)
+    runs_of_best = [records[f"{best.user_attrs['run_id']}-s{k}"] for k in (1, 2, 3)]
+    top = max(runs_of_best, key=lambda r: r["summary"]["val_acc"])
+    result = run_cli(["report", str(runs / "seeded"), "-o", str(tmp_path / "report"),
+                      "--format", "png"])
+    assert_contract(result, allowed=(0,))
+    text = (tmp_path / "report" / "report.md").read_text()
+    [line] = [line for line in text.splitlines()
+              if line.startswith("Best configuration (by its mean over seeds): ")]
+    assert f"lr {best.params['lr']:g}" in line and f"optimizer {best.params['optimizer']}" in line
+    assert f": val_acc = {best.value:.4g} +- " in line and "over 3 seeds" in line
+    gap = top["summary"]["val_acc"] - best.value
+    assert (f"Winner's curse: the best single run, {top['name']} "
+            f"({top['summary']['val_acc']:.4g}), is {gap:+.3g} from the mean") in text
+    assert "## Configurations" in text and "## Conclusions" in text
+
 
 def test_hyperband_judges_a_configuration_by_its_first_seed(tmp_path, write_sweep):
     spec = with_seeds(load_spec(write_sweep("""
