@@ -16,9 +16,11 @@ from optuna.trial import TrialState
 from study_helpers import FAKE_COMMAND, completed_points, load_study
 
 from vgg_sweep.cli import main
+from vgg_sweep.engine import work_queue
 from vgg_sweep.engine.grid import grid_points
 from vgg_sweep.engine.local import run_sweep
 from vgg_sweep.engine.spec import load_spec
+from vgg_sweep.engine.storage import open_storage
 from vgg_sweep.record import read_record
 
 GRID_12 = """
@@ -211,6 +213,28 @@ def test_bayes_respects_run_cap_across_workers(tmp_path, write_sweep):
     for trial in fresh:
         assert trial.params["batch_size"] in (32, 64, 96, 128)
         assert trial.user_attrs["params"]["epochs"] == 1
+    lrs = [trial.params["lr"] for trial in fresh]
+    assert len(set(lrs)) == 9  # workers seeded alike once drew the same points
+
+
+def test_two_workers_with_one_seed_draw_different_bayes_points(tmp_path, write_sweep):
+    """Each worker loads the study with the sweep's seed; the points are seeded by (seed,
+    trial number), so the second worker's trial does not repeat the first one's."""
+    spec = load_spec(write_sweep("""
+        name: tpe2
+        method: bayes
+        metric: {name: val_acc, goal: maximize}
+        parameters:
+          lr: {distribution: log_uniform_values, min: 0.0001, max: 0.1}
+    """))
+    url = journal(tmp_path, "tpe2")
+    first, _ = work_queue.open_study(spec, open_storage(url), create=True, seed=5)
+    second, _ = work_queue.open_study(spec, open_storage(url), create=False, seed=5)
+    points = [spec.search.point(spec, study.ask(), 5) for study in (first, second)]
+    assert points[0]["lr"] != points[1]["lr"]
+    again, _ = work_queue.open_study(spec, open_storage(journal(tmp_path / "b", "tpe2")),
+                                     create=True, seed=5)
+    assert spec.search.point(spec, again.ask(), 5) == points[0]  # reproducible by number
 
 
 def test_hyperband_prunes_runs_below_the_band_threshold_alike_in_both_modes(tmp_path,

@@ -130,7 +130,10 @@ class Bayes(Method):
         return tpe_sampler(seed)
 
     def point(self, spec: SweepSpec, trial: optuna.Trial, seed: int) -> dict[str, Any]:
-        return suggest_point(trial, spec)  # a retry gets its enqueued values back from Optuna
+        # Seeded by (seed, trial number), not once per worker: workers that started with the
+        # same seed would draw the same points. A retry gets its enqueued values back.
+        trial.study.sampler = tpe_sampler((seed * 1_000_003 + trial.number) % 2**32)
+        return suggest_point(trial, spec)
 
 
 METHODS: dict[str, Method] = {method.name: method for method in (Grid(), Random(), Bayes())}
