@@ -18,7 +18,7 @@ from study_helpers import FAKE_CLI, completed_points, load_study
 
 from vgg_sweep.config import make_config
 from vgg_sweep.engine.local import run_sweep
-from vgg_sweep.engine.spec import load_spec, with_seeds
+from vgg_sweep.engine.spec import SpecError, load_spec, with_seeds
 from vgg_sweep.record import read_record
 
 GRID = """
@@ -151,3 +151,11 @@ def test_a_resume_with_other_seeds_is_refused(tmp_path, write_sweep):
                       "--no-preflight"])
     assert_contract(result)
     assert result.code == 2 and "another search space, metric, method or seeds" in result.err
+
+
+def test_a_foreign_program_gets_seeds_only_through_its_seed_parameter(write_sweep):
+    foreign = GRID.replace("name: seeded", "name: seeded\n    program: train.py")
+    with pytest.raises(SpecError, match="add seed: {value: 0} to parameters"):
+        with_seeds(load_spec(write_sweep(foreign)), 3)
+    seeded = with_seeds(load_spec(write_sweep(foreign + "      seed: {value: 7}\n")), 3)
+    assert seeded.seeds == 3 and seeded.constants["seed"] == 7

@@ -304,6 +304,10 @@ def with_seeds(spec: SweepSpec, seeds: Any, where: str = "--seeds") -> SweepSpec
     if seeds > 1 and swept is not None and swept.kind != "constant":
         raise SpecError(spec.path, where, "seed is swept in parameters: each configuration "
                         "already runs once per seed value; drop seeds, or set seed: {value: N}")
+    if seeds > 1 and spec.foreign and swept is None:
+        raise SpecError(spec.path, where, "your program gets each run's seed as its `seed` "
+                        "parameter: add seed: {value: 0} to parameters (and read it), or drop "
+                        "seeds")
     return dataclasses.replace(spec, seeds=seeds)
 
 
