@@ -105,3 +105,17 @@ def test_rerun_best_name_must_be_a_folder_name(tmp_path, capsys):
     assert main(["rerun-best", str(csv), "--name", "a/b", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--name 'a/b'" in err and err.count("\n") == 1
+
+
+def test_rerun_best_refuses_runs_of_another_program(tmp_path, capsys):
+    """A foreign sweep's records (`vgg-sweep sweep` of the file's own program): our trainer
+    cannot re-run a configuration of options it does not have."""
+    for index, width in enumerate((8, 16, 32)):
+        write_record(tmp_path / "runs" / "mine" / f"r{index}", {
+            "id": f"r{index}", "name": f"r{index}", "state": "finished",
+            "config": {"width": width, "lr": 0.01}, "summary": {"val_acc": 50.0 + width},
+            "history": [], "program": ["/usr/bin/env", "python", "train.py"]})
+    code = main(["rerun-best", str(tmp_path / "runs" / "mine"), "--runs-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "swept width are not options of our trainer" in err

@@ -105,6 +105,12 @@ def rerun_best(source, seeds, name, metric, goal, output, runs_dir, workers, in_
     best = best_run(plan.analysed, metric, goal)
     if best is None:
         raise UserError(f"no finished run of {source} has a value of {metric}")
+    unknown = [param for param in plan.params if param not in FIELDS]
+    if unknown:
+        raise UserError(f"{source}: swept {', '.join(unknown)} are not options of our trainer: "
+                        "these runs came from another program; re-run its best configuration "
+                        "with that program (vgg-sweep sweep SWEEP.yaml --seeds N with the "
+                        "point fixed)")
     base_seed = int(best["seed"]) if "seed" in best and best["seed"] == best["seed"] else 0
     seed_list = rerun_seeds(base_seed, seeds)
     name = name or rerun_name(report_dir(source).name, best)
