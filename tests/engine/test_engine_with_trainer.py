@@ -119,3 +119,34 @@ def test_a_trial_refused_before_training_fails_once_with_its_reason(mode, write_
     study = load_study("real", str(runs / "real" / "study.log"))
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
     assert all("val_split" in t.user_attrs["reason"] for t in study.trials)
+
+
+def test_seeds_with_the_real_trainer_and_the_report_of_them(write_sweep, tmp_path, capsys):
+    """--seeds 3 with the real trainer on synthetic data: 3 runs per configuration with
+    distinct seeds (their records say so, and so do their numbers), the study told their
+    mean, the report's configuration means and winner's-curse gap."""
+    path = write_sweep(SMOKE)
+    runs = tmp_path / "runs"
+    assert main(["sweep", str(path), "--runs-dir", str(runs), "--seeds", "3",
+                 "--in-process"]) == 0
+    study = load_study("real", str(runs / "real" / "study.log"))
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 2
+    for trial in trials:
+        records = [read_record(runs / "real" / f"{trial.user_attrs['run_id']}-s{k}")
+                   for k in (1, 2, 3)]
+        assert [r["config"]["seed"] for r in records] == [42, 43, 44]
+        assert {r["group"] for r in records} == {trial.user_attrs["run_id"]}
+        values = [r["summary"]["val_acc"] for r in records]
+        assert len(set(values)) > 1  # other seeds, other splits and initialisations
+        assert trial.value == pytest.approx(sum(values) / 3)
+    capsys.readouterr()
+    assert main(["report", str(runs / "real"), "-o", str(tmp_path / "report"),
+                 "--format", "png"]) == 0
+    text = (tmp_path / "report" / "report.md").read_text()
+    best = max(trials, key=lambda t: t.value)
+    [line] = [line for line in text.splitlines()
+              if line.startswith("Best configuration (by its mean over seeds): ")]
+    assert f"optimizer {best.user_attrs['params']['optimizer']}" in line
+    assert f": val_acc = {best.value:.4g} +- " in line and "over 3 seeds" in line
+    assert "Winner's curse: the best single run" in text and "## Configurations" in text
