@@ -443,8 +443,11 @@ def _differs_from_default(name: str, value) -> bool:
     default = FIELDS[name].default
     if isinstance(default, bool) or isinstance(value, bool):
         return str(value).lower() != str(default).lower()
-    if isinstance(default, int | float) and isinstance(value, int | float):
-        return float(value) != float(default)
+    if isinstance(default, int | float):
+        try:
+            return float(value) != float(default)  # numpy's numbers too: 0 is 0.0
+        except (TypeError, ValueError):
+            pass
     return str(value).lower() != str(default).lower()
 
 

@@ -337,3 +337,18 @@ def test_metric_stays_numeric_text_column_is_refused(tmp_path):
     path = csv_file(tmp_path, [["Name", "lr", "val_acc"], ["a", 1, "high"], ["b", 2, "low"]])
     refused(["report", path, "-o", tmp_path / "r"], "'val_acc'")
     assert not (tmp_path / "r").exists()
+
+
+def test_best_run_table_leaves_out_fields_at_their_default(tmp_path):
+    """`make demo`'s report listed dropout 0, weight_decay 0 and label_smoothing 0 as
+    differing from their defaults 0.0: pandas gives whole numbers as numpy integers."""
+    for index, (lr, acc) in enumerate(((0.1, 50.0), (0.01, 60.0))):
+        write_record(tmp_path / "runs" / f"r{index}", {
+            "id": f"r{index}", "name": f"r{index}", "state": "finished",
+            "config": {"lr": lr, "dropout": 0, "weight_decay": 0, "batch_size": 64,
+                       "optimizer": "adam"},
+            "summary": {"val_acc": acc}, "history": []})
+    assert run_cli(["report", tmp_path / "runs", "-o", tmp_path / "r", "--format", "png"]).code == 0
+    shown = pd.read_csv(tmp_path / "r" / "tables" / "best_config.csv")
+    assert dict(zip(shown["parameter"], shown["why shown"], strict=True)) == {
+        "lr": "swept", "batch_size": "default 128"}
