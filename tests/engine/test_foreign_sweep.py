@@ -25,6 +25,7 @@ from vgg_sweep.engine import work_queue
 from vgg_sweep.engine.hyperband import stop_decisions
 from vgg_sweep.engine.spec import load_spec
 from vgg_sweep.record import read_record
+from vgg_sweep.wandb_log import read_run_log, run_logs
 
 PROGRAMS = Path(__file__).parents[1] / "fixtures" / "programs"
 sys.path.insert(0, str(PROGRAMS))
@@ -250,3 +251,24 @@ def test_a_lease_held_by_a_zombie_is_stale():
                                       "beat": time.time()})
         assert work_queue.is_stale(study.get_trials()[0], grace=3600) is stale
     child.wait()
+
+
+def test_seeds_reach_a_program_as_its_seed_parameter_grouped_in_wandb(write_sweep, tmp_path):
+    command = json.dumps(["${env}", "${interpreter}", "${program}"])
+    result, folder = _sweep(write_sweep, tmp_path, _yaml("""
+        optimizer:
+          parameters:
+            name: {value: adam}
+            lr: {values: [0.01]}
+        epochs: {value: 1}
+        seed: {value: 7}
+    """, name="student-seeds", program=str(CONFIG_ONLY), command=command), "--seeds", "2")
+    assert result.code == 0, result.err
+    records = _records(folder)
+    assert [r["id"][-3:] for r in records] == ["-s1", "-s2"]
+    assert [r["config"]["seed"] for r in records] == [7, 8]
+    group = records[0]["id"][:-3]
+    assert {r["group"] for r in records} == {group}
+    for record in records:  # W&B's own log of each run holds the group too
+        [log] = run_logs(folder / record["id"], record["id"])
+        assert read_run_log(log).group == group

@@ -40,11 +40,15 @@ KILL_DELAY = 30.0  # seconds between the agent's SIGTERM and its SIGKILL
 
 def run_program(command: list | None, program: str | None, params: dict[str, Any],
                 run_dir: Path, *, run_id: str, sweep: str, metric: str | None,
-                on_epoch: OnEpoch, should_stop: Callable[[], bool]) -> Outcome:
-    """Run one point with the sweep's own program; always leaves a run record."""
+                on_epoch: OnEpoch, should_stop: Callable[[], bool],
+                group: str | None = None) -> Outcome:
+    """Run one point with the sweep's own program; always leaves a run record. `group`:
+    the configuration it is one seed of (its record's and W&B's group)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     env = agent_environment(params, run_dir, run_id, sweep)
+    if group:
+        env["WANDB_RUN_GROUP"] = group
     wandb_dir = Path(env["WANDB_DIR"])
     earlier = set(run_logs(wandb_dir, run_id))  # a retried run's first attempt left its own
     argv = agent_command(command, program, params, run_dir, run_id)
@@ -89,7 +93,8 @@ def run_program(command: list | None, program: str | None, params: dict[str, Any
         "state": str(state), "created": created,
         "runtime": round(time.monotonic() - started, 3),
         "config": {**params, **(log.config if log else {})}, "summary": summary,
-        "history": history, "program": argv, **({"note": note} if note else {})})
+        "history": history, "program": argv, **({"note": note} if note else {}),
+        **({"group": group} if group else {})})
     return Outcome(state, summary, history, reason or note)
 
 

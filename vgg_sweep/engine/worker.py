@@ -242,7 +242,7 @@ def _execute(job: Job, trial: optuna.Trial, params: dict, run_id: str, resume: b
     if spec.foreign:  # the sweep file's own program, as a W&B agent runs it; from its start
         return run_program(spec.command, spec.program, spec.program_params(params), folder,
                            run_id=run_id, sweep=spec.name, metric=spec.metric,
-                           on_epoch=on_epoch, should_stop=lambda: stop.raised)
+                           on_epoch=on_epoch, should_stop=lambda: stop.raised, group=group)
     if resume and judged:  # the trial calls on_epoch for new epochs only; the pruner needs all
         for epoch, row in enumerate(read_history(folder), start=1):
             _report(trial, spec, epoch, row)
