@@ -278,7 +278,8 @@ def test_hyperband_prunes_runs_below_the_band_threshold_alike_in_both_modes(tmp_
     assert runs["in-process"] == runs["subprocess"]
 
 
-def test_sqlite_with_several_workers_is_refused(write_sweep, tmp_path, capsys):
+def test_sqlite_with_several_workers_is_refused(write_sweep, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("VGG_SWEEP_NO_PREFLIGHT")  # refused before preflight spends a minute
     path = write_sweep(GRID_12)
     code = main(["sweep", str(path), "--workers", "2", "--storage",
                  f"sqlite:///{tmp_path}/s.db"])

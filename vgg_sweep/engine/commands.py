@@ -111,7 +111,7 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
          overrides, seed, seeds, heartbeat, max_failures, retry_failed=False, no_preflight=True,
          allow_dead=False):
     from vgg_sweep.engine.local import run_sweep
-    from vgg_sweep.engine.storage import storage_kind
+    from vgg_sweep.engine.storage import check_storage, storage_kind
 
     spec = _load(sweep_file, overrides)
     spec = spec if seeds is None else with_seeds(spec, seeds)
@@ -124,6 +124,8 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
                                "drop --workers")
     if storage is None or storage_kind(storage).local_dir:  # say now if it cannot be made
         make_dir(Path(runs_dir) / spec.name, "--runs-dir")
+    if storage is not None:  # a storage several workers cannot share: said before preflight
+        check_storage(storage, len(gpu_list) if gpu_list else workers)
     if create and not no_preflight and _is_new(spec, storage, runs_dir):
         from vgg_sweep.preflight import check
 
