@@ -148,6 +148,12 @@ def test_hyperband_stops_the_runs_our_rule_stops(write_sweep, tmp_path):
     assert pruned[0] is False and any(pruned)
 
 
+NESTED = """\
+optimizer:
+  parameters:
+    name: {value: adam}
+    lr: {values: [0.01]}
+"""  # W&B's nested parameters: the program gets wandb.config.optimizer = {name, lr}
 WORDS = {"optimizer": "{'name': 'adam', 'lr': 0.01}", "epochs": "2"}  # as W&B renders them
 JSON = {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 2}
 
@@ -158,13 +164,10 @@ JSON = {"optimizer": {"name": "adam", "lr": 0.01}, "epochs": 2}
 ])
 def test_command_styles_and_nested_parameters(write_sweep, tmp_path, styles, seen):
     command = ["${env}", "${interpreter}", "${program}", *styles]
-    result, folder = _sweep(write_sweep, tmp_path, _yaml("""
-        optimizer:
-          parameters:
-            name: {value: adam}
-            lr: {values: [0.01]}
-        epochs: {value: 2}
-    """, name="student-config", program=str(CONFIG_ONLY), command=json.dumps(command)))
+    result, folder = _sweep(write_sweep, tmp_path, _yaml(NESTED + "epochs: {value: 2}\n",
+                                                         name="student-config",
+                                                         program=str(CONFIG_ONLY),
+                                                         command=json.dumps(command)))
     assert result.code == 0, result.err
     [record] = _records(folder)
     assert record["config"]["optimizer"] == {"name": "adam", "lr": 0.01}  # wandb.config's
@@ -255,14 +258,9 @@ def test_a_lease_held_by_a_zombie_is_stale():
 
 def test_seeds_reach_a_program_as_its_seed_parameter_grouped_in_wandb(write_sweep, tmp_path):
     command = json.dumps(["${env}", "${interpreter}", "${program}"])
-    result, folder = _sweep(write_sweep, tmp_path, _yaml("""
-        optimizer:
-          parameters:
-            name: {value: adam}
-            lr: {values: [0.01]}
-        epochs: {value: 1}
-        seed: {value: 7}
-    """, name="student-seeds", program=str(CONFIG_ONLY), command=command), "--seeds", "2")
+    result, folder = _sweep(write_sweep, tmp_path, _yaml(
+        NESTED + "epochs: {value: 1}\nseed: {value: 7}\n", name="student-seeds",
+        program=str(CONFIG_ONLY), command=command), "--seeds", "2")
     assert result.code == 0, result.err
     records = _records(folder)
     assert [r["id"][-3:] for r in records] == ["-s1", "-s2"]
