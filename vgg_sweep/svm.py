@@ -15,6 +15,7 @@ from vgg_sweep.config import TrialConfig
 from vgg_sweep.data import load_dataset, split
 from vgg_sweep.fingerprint import digest
 from vgg_sweep.outcome import State
+from vgg_sweep.phases import Phases
 from vgg_sweep.registry import MODELS
 from vgg_sweep.tracking import Tracker
 
@@ -54,22 +55,32 @@ def svm_fingerprint(model, train_x, train_y) -> dict:
             "weights": digest(model.support_, model.dual_coef_, model.intercept_)}
 
 
-def run_svm_trial(config: TrialConfig, tracker: Tracker) -> tuple[str, dict]:
+def run_svm_trial(config: TrialConfig, tracker: Tracker, phases: Phases) -> tuple[str, dict]:
     """Fit, validate and test the config's model (family "svm"); returns (state, summary)
-    after writing the record."""
-    data = load_dataset(config.dataset, config.data_dir)
-    splits = split(data, config)
+    after writing the record. With val_split = 0 the validation set is the test set: it is
+    predicted once."""
+    with phases.timed("data"):
+        data = load_dataset(config.dataset, config.data_dir)
+        splits = split(data, config)
     start = time.perf_counter()
-    model = fit_svc(config, splits.train_x, splits.train_y)
+    with phases.timed("train"):
+        model = fit_svc(config, splits.train_x, splits.train_y)
     train_time_ms = 1000 * (time.perf_counter() - start)
-    val_acc, _ = _accuracy(model, splits.val_x, splits.val_y)
-    test_acc, predict_time_ms = _accuracy(model, splits.test_x, splits.test_y)
+    with phases.timed("validation"):
+        val_acc, val_time_ms = _accuracy(model, splits.val_x, splits.val_y)
+    if splits.val_is_test:
+        test_acc, predict_time_ms = val_acc, val_time_ms
+    else:
+        with phases.timed("test"):
+            test_acc, predict_time_ms = _accuracy(model, splits.test_x, splits.test_y)
     row = {"epoch": 1, "val_acc": val_acc, "train_time_ms": train_time_ms}
-    tracker.log_epoch(row)
+    with phases.timed("tracking"):
+        tracker.log_epoch(row)
     summary = {**row, "test_acc": test_acc, "best_val_acc": val_acc, "best_epoch": 1,
                "train_time_ms": train_time_ms, "predict_time_ms": predict_time_ms,
                "support_vectors": int(model.n_support_.sum()),
                "train_size": len(splits.train_x), "val_size": len(splits.val_y),
-               "fingerprint": svm_fingerprint(model, splits.train_x, splits.train_y)}
+               "fingerprint": svm_fingerprint(model, splits.train_x, splits.train_y),
+               "seconds": phases.summary()}
     tracker.finish(State.FINISHED, summary)
     return "finished", summary

@@ -36,6 +36,7 @@ from vgg_sweep.fingerprint import Fingerprint
 from vgg_sweep.models import build_model
 from vgg_sweep.optim import build_optimizer, build_scheduler
 from vgg_sweep.outcome import OnEpoch, Outcome, State, StopFlag
+from vgg_sweep.phases import Phases
 from vgg_sweep.progress import epoch_line
 from vgg_sweep.record import atomic_write_bytes, remove_partial_writes
 from vgg_sweep.registry import MODELS, SCHEDULERS
@@ -139,6 +140,8 @@ class Trial:
         self.telemetry = Telemetry(self.model, config)
         self.epoch = 0
         self.best_val_acc, self.best_epoch = -1.0, 0
+        self.val_is_test = splits.val_is_test
+        self.last_validation = None  # (loss, accuracy, predictions) with the current weights
         self.fingerprint = Fingerprint(self)  # completed by the first steps of epoch 1
 
     def _prepare(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -228,6 +231,14 @@ class Trial:
         accuracy = 100.0 * int((predicted == labels).sum()) / len(labels)
         return loss_sum / len(labels), accuracy, predicted
 
+    def test_pass(self) -> tuple[float, float, torch.Tensor]:
+        """The test set's loss, accuracy and predictions with the current weights: the last
+        validation pass when it was on the test set with these weights (val_split = 0: the
+        same data and weights give the same numbers), else a pass of its own."""
+        if self.val_is_test and self.last_validation is not None:
+            return self.last_validation
+        return self.evaluate(self.data["test_x"], self.data["test_y"])
+
     # --- checkpoints -----------------------------------------------------------------------------
     def state_dict(self, history: list[dict]) -> dict[str, Any]:
         return {"epoch": self.epoch, "config": config_dict(self.config),
@@ -274,25 +285,29 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 
 def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | None = None,
               name: str | None = None, group: str | None = None, resume: bool = False,
-              on_epoch: OnEpoch | None = None,
-              show_progress: bool = False, wandb_mode: str | None = None) -> Outcome:
+              on_epoch: OnEpoch | None = None, show_progress: bool = False,
+              wandb_mode: str | None = None, phases: Phases | None = None) -> Outcome:
     """Train and evaluate one configuration; always leaves a run record in `run_dir`.
 
     `on_epoch(epoch, metrics)` returning True stops the trial after that epoch: it is tested
-    and recorded `pruned`. That is how an engine applies hyperband.
+    and recorded `pruned`. That is how an engine applies hyperband. `phases` times the
+    trial's parts into its summary's `seconds` (`vgg_sweep.phases`).
     """
     run_dir = Path(run_dir)
+    phases = phases or Phases()
     fresh = not run_dir.exists()  # a start refused below removes what it made (W&B's files)
     remove_partial_writes(run_dir)  # a killed earlier attempt's half-written files
-    tracker = Tracker(run_dir, run_id, sweep, name=name, mode=wandb_mode, group=group)
-    config = tracker.start(config)
+    with phases.timed("tracking"):
+        tracker = Tracker(run_dir, run_id, sweep, name=name, mode=wandb_mode, group=group)
+        config = tracker.start(config)
     try:
         with StopFlag().installed() as stop:
             if MODELS[config.model].family == "svm":
-                state, summary = run_svm_trial(config, tracker)
+                state, summary = run_svm_trial(config, tracker, phases)
                 return Outcome(State(state), summary, tracker.history)
             with torch_threads(config.threads):
-                return _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop)
+                return _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop,
+                              phases)
     except TrialFailed as failure:
         summary = {**(tracker.history[-1] if tracker.history else {}),
                    "failure_reason": str(failure)}
@@ -305,40 +320,37 @@ def run_trial(config: TrialConfig, run_dir: Path, *, run_id: str, sweep: str | N
         raise
 
 
-def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> Outcome:
+def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop, phases) -> Outcome:
     started = time.monotonic()
     device = resolve_device(config)
-    data = load_dataset(config.dataset, config.data_dir)
-    splits = split(data, config)
-    trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
+    with phases.timed("data"):
+        data = load_dataset(config.dataset, config.data_dir)
+        splits = split(data, config)
     checkpoint = run_dir / CHECKPOINT_FILE
-    if resume and checkpoint.exists():
-        try:
-            tracker.history = trial.load(checkpoint)
-        except Exception as error:  # truncated, corrupt, of another model or config: start over
-            reason = (str(error).strip() or type(error).__name__).splitlines()[0][:300]
-            why = reason if isinstance(error, CheckpointMismatch) else f"unreadable ({reason})"
-            warn(f"{checkpoint} {why}; training from scratch")
-            trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
-            tracker.history = []
+    with phases.timed("model"):
+        trial = _built_trial(config, splits, data, device, checkpoint, resume, tracker)
     tracker.telemetry = trial.telemetry.tables  # record.json's `telemetry`, kept current
-    macs = count_macs(trial.model, splits.train_x.shape[1:]) if config.count_flops else {}
+    with phases.timed("flops"):
+        macs = count_macs(trial.model, splits.train_x.shape[1:]) if config.count_flops else {}
     base = {**count_parameters(trial.model), **macs, "precision": trial.precision,
             "device": str(device), "threads": torch.get_num_threads(),
             "train_size": len(splits.train_x),
             "val_size": len(splits.val_y)}
     state = State.FINISHED
     while trial.epoch < config.epochs and state == State.FINISHED:
-        row = _run_epoch(trial, show_progress, stop)
+        row = _run_epoch(trial, show_progress, stop, phases)
         if not row.pop("complete") or stop.raised:
             state = State.KILLED  # the partial epoch is not recorded; the checkpoint stays
             break
         trial.epoch += 1
-        media = trial.telemetry.end_epoch(trial.epoch)
+        with phases.timed("telemetry"):
+            media = trial.telemetry.end_epoch(trial.epoch)
         if row["val_acc"] > trial.best_val_acc:
             trial.best_val_acc, trial.best_epoch = row["val_acc"], trial.epoch
-        trial.save(checkpoint, tracker.history + [row])
-        tracker.log_epoch(row, media)
+        with phases.timed("checkpoint"):
+            trial.save(checkpoint, tracker.history + [row])
+        with phases.timed("tracking"):
+            tracker.log_epoch(row, media)
         if on_epoch is None:  # no engine says this trial's epochs (vgg_sweep.progress): we do
             print(epoch_line(trial.epoch, config.epochs, row, time.monotonic() - started),
                   flush=True)
@@ -349,25 +361,47 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop) -> O
                "train_time_sec": sum(row["epoch_time_sec"] for row in tracker.history),
                "fingerprint": trial.fingerprint.parts}
     if state != State.KILLED:
-        test_loss, test_acc, predicted = trial.evaluate(trial.data["test_x"],
-                                                        trial.data["test_y"])
+        with phases.timed("test"):
+            test_loss, test_acc, predicted = trial.test_pass()
         summary.update(test_loss=test_loss, test_acc=test_acc)
-        trial.telemetry.report_test_set(tracker, run_dir, trial.data["test_x"],
-                                        trial.data["test_y"], predicted, data.classes)
+        with phases.timed("telemetry"):
+            trial.telemetry.report_test_set(tracker, run_dir, trial.data["test_x"],
+                                            trial.data["test_y"], predicted, data.classes)
+    summary["seconds"] = phases.summary()
     tracker.finish(state, summary)
     return Outcome(state, summary, tracker.history)
 
 
-def _run_epoch(trial: Trial, show_progress: bool, stop: StopFlag) -> dict[str, Any]:
+def _built_trial(config, splits, data, device, checkpoint: Path, resume: bool,
+                 tracker) -> Trial:
+    """The trial, restored from its checkpoint when resuming (its history to the tracker)."""
+    trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
+    if resume and checkpoint.exists():
+        try:
+            tracker.history = trial.load(checkpoint)
+        except Exception as error:  # truncated, corrupt, of another model or config: start over
+            reason = (str(error).strip() or type(error).__name__).splitlines()[0][:300]
+            why = reason if isinstance(error, CheckpointMismatch) else f"unreadable ({reason})"
+            warn(f"{checkpoint} {why}; training from scratch")
+            trial = Trial(config, splits, len(data.classes), data.mean, data.std, device)
+            tracker.history = []
+    return trial
+
+
+def _run_epoch(trial: Trial, show_progress: bool, stop: StopFlag,
+               phases: Phases) -> dict[str, Any]:
     from tqdm import tqdm
 
     lr = trial.optimizer.param_groups[0]["lr"]  # the rate this epoch trains with
-    with tqdm(total=len(trial.data["train_x"]), unit="img", leave=False,
-              desc=f"epoch {trial.epoch + 1}/{trial.config.epochs}",
-              disable=not show_progress) as progress:
+    with phases.timed("train"), tqdm(total=len(trial.data["train_x"]), unit="img",
+                                     leave=False, disable=not show_progress,
+                                     desc=f"epoch {trial.epoch + 1}/{trial.config.epochs}"
+                                     ) as progress:
         row = trial.train_epoch(progress, should_stop=lambda: stop.raised)
     if not row["complete"]:
         return row
-    val_loss, val_acc, _ = trial.evaluate(trial.data["val_x"], trial.data["val_y"])
+    with phases.timed("validation"):
+        trial.last_validation = trial.evaluate(trial.data["val_x"], trial.data["val_y"])
+    val_loss, val_acc, _ = trial.last_validation
     return {"epoch": trial.epoch + 1, **row, "val_loss": val_loss, "val_acc": val_acc,
             "lr": lr}

@@ -90,7 +90,10 @@ def config_options(command):
               "with an API key, else offline]")
 def train(sweep, runs_dir, run_id, name, group, resume, wandb_mode, **values):
     """Train and evaluate one configuration; write its run record and log to W&B."""
+    from vgg_sweep.phases import Phases, process_age
     from vgg_sweep.train import run_trial
+
+    startup = process_age()  # the interpreter's start and the imports (torch), so far
 
     if resume and not run_id:
         raise click.UsageError("--resume needs --run_id=ID of the run to continue")
@@ -105,7 +108,8 @@ def train(sweep, runs_dir, run_id, name, group, resume, wandb_mode, **values):
     try:
         result = run_trial(config, run_dir, run_id=run_id, sweep=sweep, name=name,
                            group=group, resume=resume, on_epoch=engine_on_epoch(),
-                           show_progress=sys.stderr.isatty(), wandb_mode=wandb_mode)
+                           show_progress=sys.stderr.isatty(), wandb_mode=wandb_mode,
+                           phases=Phases(startup))
     except UserError:  # refused before training (data missing, a config that does not fit
         # it): leave no folder behind; the parents only when empty (another run may use them)
         if created:
