@@ -137,5 +137,6 @@ def test_a_trial_that_never_logs_the_metric_is_counted_named_and_fails_the_exit_
     assert (f"vgg-sweep: error: 2 trial(s) finished without logging val_loss (runs "
             f"{', '.join(run_ids)}): counted as 'no metric', not ranked") in result.err
     assert "trial(s) of this run failed" not in result.err  # --retry-failed would not help
+    assert "sweep 'svm': 0 finished, 0 pruned, 0 failed, 2 no metric, 0 retried" in result.out
     for run_id in run_ids:  # the records are real and finished; they hold val_acc only
         assert (runs / "svm" / run_id / "record.json").exists()

@@ -139,7 +139,8 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
                         retry_failed=retry_failed, in_process=in_process, heartbeat=heartbeat,
                         max_failures=max_failures)
     counts = ", ".join(f"{summary.states.get(k, 0)} {k}" for k in
-                       ("finished", "pruned", "failed", "retried"))
+                       ("finished", "pruned", "failed", "no metric", "retried")
+                       if k != "no metric" or summary.states.get(k))
     rerun = f" ({summary.rerun} failed trials run again)" if retry_failed else ""
     click.echo(f"sweep {spec.name!r}: {counts}{rerun}; records in {Path(runs_dir) / spec.name}")
     click.echo(closing(spec.metric, summary.best, spec.constants,
