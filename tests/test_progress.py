@@ -105,7 +105,16 @@ def test_console_on_a_terminal_keeps_the_status_line_under_the_lines(monkeypatch
         console.say("trial 0 epoch 1/1")
         console.status(SweepStatus(done=1, total=2))
         console.close()
-    screen = os.read(master, 65536).decode()
+    chunks = []
+    while True:  # a pty hands its output over in pieces; all of it once the writer closed
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: nothing left, the other side is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    screen = b"".join(chunks).decode()
     os.close(master)
     status = "sweep: {} of 2 trials done, 0 running, elapsed 0:00"
     assert screen == (CLEAR_LINE + status.format(0) + CLEAR_LINE + "trial 0 epoch 1/1\r\n"
