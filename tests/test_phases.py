@@ -34,22 +34,23 @@ def test_every_record_says_where_the_time_went(tmp_path):
     assert seconds["train"] > 0 and seconds["validation"] > 0
 
 
-def _counting_evaluate(monkeypatch) -> list:
+def _count_passes(monkeypatch, owner, name: str) -> list:
+    """Patch owner.name, an evaluation `(..., images, labels)`, to note each call's images."""
     calls = []
-    evaluate = Trial.evaluate
+    original = getattr(owner, name)
 
-    def counted(self, images, labels):
-        calls.append(len(images))
-        return evaluate(self, images, labels)
+    def counted(*args):
+        calls.append(len(args[-2]))
+        return original(*args)
 
-    monkeypatch.setattr(Trial, "evaluate", counted)
+    monkeypatch.setattr(owner, name, counted)
     return calls
 
 
 @pytest.mark.parametrize(("val_split", "passes"), [(0, 2), (0.25, 3)])
 def test_the_test_set_is_evaluated_once_when_it_is_the_validation_set(
         val_split, passes, tmp_path, monkeypatch):
-    calls = _counting_evaluate(monkeypatch)
+    calls = _count_passes(monkeypatch, Trial, "evaluate")
     config = make_config({**TINY, "val_split": val_split})
     result = run_trial(config, tmp_path / "run", run_id="run")
     assert len(calls) == passes  # one validation pass per epoch, the test pass only if apart
@@ -70,14 +71,7 @@ def test_reusing_the_last_validation_changes_no_number(tmp_path, monkeypatch):
 
 def test_an_svm_predicts_the_test_set_once_when_it_is_the_validation_set(tmp_path,
                                                                          monkeypatch):
-    predicted = []
-    accuracy = svm._accuracy
-
-    def counted(model, images, labels):
-        predicted.append(len(images))
-        return accuracy(model, images, labels)
-
-    monkeypatch.setattr(svm, "_accuracy", counted)
+    predicted = _count_passes(monkeypatch, svm, "_accuracy")
     for val_split, passes in ((0, 1), (0.1, 2)):
         predicted.clear()
         config = make_config({"dataset": "synthetic", "model": "svm", "train_subset": 200,
