@@ -30,7 +30,12 @@ import pandas as pd
 
 from analysis import plots
 from analysis.conclusions import conclusions, from_lints
-from analysis.configurations import best_configuration, configuration_table, winners_curse
+from analysis.configurations import (
+    best_configuration,
+    configuration_ids,
+    configuration_table,
+    winners_curse,
+)
 from analysis.effects import LEVEL, pairwise_effects
 from analysis.importance import parameter_importance
 from analysis.lints import Finding, run_lints
@@ -297,8 +302,8 @@ def _at_a_glance(plan: Plan, best, ranked, one_way, findings, rerun, out: Output
     seeded = best_configuration(configurations, plan.goal)
     if seeded is not None and seeded["seeds"] >= 2:
         lines = _seeded_best(plan, seeded)
-        best = plan.analysed.loc[plan.analysed["name"].astype(str)
-                                 == seeded["names"].split(", ")[0]].iloc[0]
+        rows = plan.analysed[plan.analysed[metric].notna()]  # as configuration_table has them
+        best = rows[configuration_ids(rows, plan.params) == seeded["configuration"]].iloc[0]
     else:
         lines = [f"Best configuration: {_configuration_text(best, plan.params)} (run "
                  f"{best['name']}): {metric} = {best[metric]:.4g}, the best of "
