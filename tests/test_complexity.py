@@ -75,3 +75,27 @@ def test_counting_is_silent_and_leaves_the_model_untouched(capsys, training):
 def test_linear_only_model():
     macs = count_macs(nn.Sequential(nn.Flatten(), nn.Linear(12, 5)), (3, 2, 2))
     assert macs == {"macs": 60, "flops": 120, "macs_ptflops": 65}
+
+
+def test_counted_once_per_architecture(monkeypatch):
+    """The trials of a sweep that repeat a model read its count back from the cache (the
+    conftest gives each test its own): one ptflops count per architecture and input shape,
+    the same numbers, and a damaged cache entry is counted again."""
+    from vgg_sweep import complexity
+    from vgg_sweep.data import cache_root
+
+    counted = []
+    count = complexity._counted
+    monkeypatch.setattr(complexity, "_counted",
+                        lambda model, shape: counted.append(shape) or count(model, shape))
+    first = count_macs(build_model("vgg6", (3, 32, 32), 10), (3, 32, 32))
+    assert count_macs(build_model("vgg6", (3, 32, 32), 10), (3, 32, 32)) == first
+    assert len(counted) == 1 and first["macs"] == 96_142_592
+    gelu = count_macs(build_model("vgg6", (3, 32, 32), 10, activation="GELU"), (3, 32, 32))
+    small = count_macs(build_model("vgg6", (1, 28, 28), 10), (1, 28, 28))
+    assert len(counted) == 3  # another activation, another input: other architectures
+    assert gelu["macs"] == first["macs"] and small["macs"] != first["macs"]
+    for entry in (cache_root() / "flops").iterdir():
+        entry.write_text("{not json")
+    assert count_macs(build_model("vgg6", (3, 32, 32), 10), (3, 32, 32)) == first
+    assert len(counted) == 4
