@@ -128,6 +128,13 @@ class TrialConfig:
     use_cutout: bool = _field(False, "cut out one square hole per image", applies=_cnn)
     cutout_size: int = _field(16, "side of the cutout hole in pixels (at most the image's)",
                               low=1, high=1024, applies=lambda c: _cnn(c) and c.use_cutout)
+    # --- evaluation (what is measured, never what is trained) -----------------------------
+    val_subset: int = _field(0, "validate on the first N images of the validation split, the "
+                             "same ones every epoch (0 = all; the test set is always whole)",
+                             low=0, inert="evaluation only")
+    eval_every: int = _field(1, "validate after every K-th epoch and after the last", low=1,
+                             high=10000, applies=_cnn, resume_may_change=True,
+                             inert="evaluation only")
     # --- run ------------------------------------------------------------------------------
     seed: int = _field(42, "random seed (data split, initialisation, augmentation)", low=0,
                        high=SEED_MAX)
@@ -303,6 +310,13 @@ def check_data_fit(config: TrialConfig, *, images: int, held_out: int, train_cla
     if applies("cutout_size", config) and config.cutout_size > image_side:
         raise ConfigError("cutout_size", f"{config.cutout_size} is larger than the "
                           f"{image_side}-pixel images; use cutout_size <= {image_side}")
+
+
+def val_slice(config: TrialConfig) -> slice:
+    """The images of the validation split that are validated on: the first val_subset (the
+    held-out split is a seeded shuffle of the training set; with val_split = 0 the test set
+    in its file order, the same images for every seed), or all of them."""
+    return slice(config.val_subset or None)
 
 
 def inert(name: str) -> str | None:

@@ -2,9 +2,11 @@
 
 The data set sits on the training device as uint8; each step gathers a batch, augments it
 there, normalises it and runs the model under autocast (bf16 where the hardware has it) in
-channels_last. Every epoch ends with a validation pass, a checkpoint (atomic) and the run
-record rewritten, so a killed trial loses at most the epoch in progress and `resume=True`
-continues from the last checkpoint with the same data order and augmentations.
+channels_last. Every epoch ends with a checkpoint (atomic) and the run record rewritten, so a
+killed trial loses at most the epoch in progress and `resume=True` continues from the last
+checkpoint with the same data order and augmentations. Every eval_every-th epoch and the
+last first validate (on the first val_subset images of the validation split: all by
+default) at the model's forward speed: large batches, inference mode, the trial's autocast.
 
 Divergence (NaN or inf loss) ends the trial as `failed` with the reason; so does a request
 that cannot be met on this machine (device=cuda without CUDA). SIGINT/SIGTERM end it as
@@ -29,7 +31,7 @@ from torch import nn
 
 from vgg_sweep.augment import BatchAutoAugment, cutout, random_crop_flip
 from vgg_sweep.complexity import count_macs
-from vgg_sweep.config import TrialConfig, config_dict, resume_conflicts
+from vgg_sweep.config import TrialConfig, config_dict, resume_conflicts, val_slice
 from vgg_sweep.data import Splits, load_dataset, split
 from vgg_sweep.errors import UserError, warn
 from vgg_sweep.fingerprint import Fingerprint
@@ -132,15 +134,20 @@ class Trial:
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         pin = device.type == "cuda"
-        self.data = {name: getattr(splits, name).to(device, non_blocking=pin) for name in
-                     ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+        validated = val_slice(config)
+        tensors = {"train_x": splits.train_x, "train_y": splits.train_y,
+                   "val_x": splits.val_x[validated], "val_y": splits.val_y[validated],
+                   "test_x": splits.test_x, "test_y": splits.test_y}
+        self.data = {name: tensor.to(device, non_blocking=pin)
+                     for name, tensor in tensors.items()}
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
         self.autoaugment = BatchAutoAugment() if config.autoaugment else None
         self.telemetry = Telemetry(self.model, config)
         self.epoch = 0
         self.best_val_acc, self.best_epoch = -1.0, 0
-        self.val_is_test = splits.val_is_test
+        # a validation pass is a test pass: on the whole test set (val_split = 0, no val_subset)
+        self.val_is_test = splits.val_is_test and len(tensors["val_y"]) == len(splits.test_y)
         self.last_validation = None  # (loss, accuracy, predictions) with the current weights
         self.fingerprint = Fingerprint(self)  # completed by the first steps of epoch 1
 
@@ -161,6 +168,7 @@ class Trial:
         """One pass over the training set; the epoch's order and augmentations follow from
         (seed, epoch) alone, so a resumed run repeats them exactly."""
         config, data = self.config, self.data
+        self.last_validation = None  # the weights change
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + self.epoch)
         order = torch.randperm(len(data["train_x"]), generator=generator).to(self.device)
         self.model.train()
@@ -217,24 +225,31 @@ class Trial:
     @torch.inference_mode()
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor,
                  ) -> tuple[float, float, torch.Tensor]:
-        """Mean loss, accuracy (percent) and the predicted labels."""
+        """Mean loss, accuracy (percent) and the predicted labels.
+
+        The sums stay on the device and are read once at the end (reading one per batch
+        waits for the GPU every batch); the loss sums in float64, as Python's float did, so
+        the numbers are the same to the last bit.
+        """
         self.model.eval()
-        loss_sum, predictions = 0.0, []
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        predictions = []
         for begin in range(0, len(images), EVAL_BATCH):
             x = self._prepare(images[begin:begin + EVAL_BATCH], None)
             y = labels[begin:begin + EVAL_BATCH]
             with _autocast(self.device, self.precision):
                 logits = self.forward(x)
-            loss_sum += float(nn.functional.cross_entropy(logits.float(), y, reduction="sum"))
+            loss_sum += nn.functional.cross_entropy(logits.float(), y, reduction="sum").double()
             predictions.append(logits.argmax(1))
         predicted = torch.cat(predictions)
         accuracy = 100.0 * int((predicted == labels).sum()) / len(labels)
-        return loss_sum / len(labels), accuracy, predicted
+        return float(loss_sum) / len(labels), accuracy, predicted
 
     def test_pass(self) -> tuple[float, float, torch.Tensor]:
         """The test set's loss, accuracy and predictions with the current weights: the last
-        validation pass when it was on the test set with these weights (val_split = 0: the
-        same data and weights give the same numbers), else a pass of its own."""
+        validation pass when it was on the whole test set with these weights (val_split = 0
+        without val_subset, validated after the last epoch trained: the same data and weights
+        give the same numbers), else a pass of its own."""
         if self.val_is_test and self.last_validation is not None:
             return self.last_validation
         return self.evaluate(self.data["test_x"], self.data["test_y"])
@@ -335,7 +350,7 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop, phas
     base = {**count_parameters(trial.model), **macs, "precision": trial.precision,
             "device": str(device), "threads": torch.get_num_threads(),
             "train_size": len(splits.train_x),
-            "val_size": len(splits.val_y)}
+            "val_size": len(trial.data["val_y"])}  # images validated on (val_subset)
     state = State.FINISHED
     while trial.epoch < config.epochs and state == State.FINISHED:
         row = _run_epoch(trial, show_progress, stop, phases)
@@ -345,7 +360,7 @@ def _train(config, run_dir, tracker, resume, on_epoch, show_progress, stop, phas
         trial.epoch += 1
         with phases.timed("telemetry"):
             media = trial.telemetry.end_epoch(trial.epoch)
-        if row["val_acc"] > trial.best_val_acc:
+        if "val_acc" in row and row["val_acc"] > trial.best_val_acc:
             trial.best_val_acc, trial.best_epoch = row["val_acc"], trial.epoch
         with phases.timed("checkpoint"):
             trial.save(checkpoint, tracker.history + [row])
@@ -400,8 +415,15 @@ def _run_epoch(trial: Trial, show_progress: bool, stop: StopFlag,
         row = trial.train_epoch(progress, should_stop=lambda: stop.raised)
     if not row["complete"]:
         return row
-    with phases.timed("validation"):
-        trial.last_validation = trial.evaluate(trial.data["val_x"], trial.data["val_y"])
-    val_loss, val_acc, _ = trial.last_validation
-    return {"epoch": trial.epoch + 1, **row, "val_loss": val_loss, "val_acc": val_acc,
-            "lr": lr}
+    row = {"epoch": trial.epoch + 1, **row}
+    if validates(trial.config, trial.epoch + 1):
+        with phases.timed("validation"):
+            trial.last_validation = trial.evaluate(trial.data["val_x"], trial.data["val_y"])
+        row["val_loss"], row["val_acc"], _ = trial.last_validation
+    return {**row, "lr": lr}
+
+
+def validates(config: TrialConfig, epoch: int) -> bool:
+    """Whether `epoch` (from 1) ends with a validation pass: every eval_every-th and the last
+    (a row without one has no val_loss or val_acc)."""
+    return epoch % config.eval_every == 0 or epoch == config.epochs
