@@ -40,5 +40,6 @@ def workers_option(command):
 
 def in_process_option(command):
     return click.option("--in-process", "in_process", is_flag=True,
-                        help="run trials inside the worker (no per-trial interpreter start)"
+                        help="run trials inside the worker's process: no process per trial, "
+                        "and no isolation (a crash in a trial ends the worker)"
                         )(command)

@@ -28,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
+import processes
 from optuna.trial import TrialState
 
 from vgg_sweep.cli import main
@@ -123,24 +124,9 @@ def test_planned_kills_at_load_batch_checkpoint_and_record_write(tmp_path, monke
     assert not list((runs / "planned").rglob("*.tmp"))
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(child) for child in text.split()]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
 def _targets(sweep_pid: int, runs: Path, name: str,
              ) -> list[tuple[str, int, str | None, int | None]]:
-    """(what, pid, run id, grid point) of each worker and trial subprocess. A worker without
+    """(what, pid, run id, grid point) of each worker and trial process. A worker without
     a trial subprocess may still hold a trial (leased, its subprocess not started yet): the
     study's lease names the worker's pid. Killing that worker crashes that trial, so its
     point counts as hit as much as a kill of its subprocess does."""
@@ -151,17 +137,12 @@ def _targets(sweep_pid: int, runs: Path, name: str,
     held = {t.user_attrs["lease"]["pid"]: t for t in trials
             if t.state == TrialState.RUNNING and "lease" in t.user_attrs}
     found = []
-    for worker in _children(sweep_pid):
-        if "multiprocessing" not in _cmdline(worker):  # spawn's resource tracker, etc.
-            continue
-        subprocesses = [pid for pid in _children(worker) if "vgg_sweep train" in _cmdline(pid)]
+    for worker in filter(processes.is_worker, processes.children(sweep_pid)):
         run_id, point = None, None
         if worker in held:
             run_id = held[worker].user_attrs.get("run_id")
             point = held[worker].user_attrs["point"]
-        for pid in subprocesses:
-            run_id = next((arg.split("=", 1)[1] for arg in _cmdline(pid).split()
-                           if arg.startswith("--run_id=")), None)
+        for pid, run_id in processes.trials(worker):
             point = points.get(run_id, point)
             found.append(("trial", pid, run_id, point))
         found.append(("worker", worker, run_id, point))

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vgg_sweep.config import TrialConfig
+from vgg_sweep.engine.warm import WarmTrial
 from vgg_sweep.errors import UserError
 from vgg_sweep.outcome import EpochChannel, OnEpoch, Outcome, State
 from vgg_sweep.record import read_history, read_record
@@ -65,8 +66,10 @@ def _log_traceback(run_dir: Path) -> None:
 
 def run_subprocess(command: tuple[str, ...], params: dict[str, Any], run_dir: Path, *,
                    runs_dir: Path, run_id: str, sweep: str, resume: bool, on_epoch: OnEpoch,
-                   should_stop: Callable[[], bool], group: str | None = None) -> Outcome:
-    """`should_stop()` true (Ctrl-C in the worker) forwards SIGTERM to the trial."""
+                   should_stop: Callable[[], bool], group: str | None = None,
+                   warm: bool = False) -> Outcome:
+    """`should_stop()` true (Ctrl-C in the worker) forwards SIGTERM to the trial; `warm`:
+    our trainer's command is forked from the worker's warm server (`warm.WarmTrial`)."""
     args = [*command, *(f"--{key}={value}" for key, value in params.items()),
             f"--sweep={sweep}", f"--runs_dir={runs_dir}", f"--run_id={run_id}"]
     args += ["--resume"] if resume else []
@@ -75,10 +78,14 @@ def run_subprocess(command: tuple[str, ...], params: dict[str, Any], run_dir: Pa
     channel = EpochChannel()
     interrupted = False
     try:
-        with open(run_dir / OUTPUT_FILE, "ab") as output:
-            process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, env=channel.env,
-                                       pass_fds=channel.fds, preexec_fn=die_with_parent)
+        if warm and command == TRAIN_COMMAND:
+            process = WarmTrial(args[len(TRAIN_COMMAND) - 1:], run_dir / OUTPUT_FILE,
+                                channel.env, channel.fds)
+        else:
+            with open(run_dir / OUTPUT_FILE, "ab") as output:
+                process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, env=channel.env,
+                                           pass_fds=channel.fds, preexec_fn=die_with_parent)
         channel.started()
         for epoch in channel.epochs(POLL_SECONDS):
             if epoch is not None:
@@ -118,7 +125,7 @@ def _outcome(code: int, run_dir: Path, interrupted: bool) -> Outcome:
     return Outcome(State.CRASHED, summary, history, f"exit code {code}: {tail}")
 
 
-def _wait_or_kill(process: subprocess.Popen) -> None:
+def _wait_or_kill(process: subprocess.Popen | WarmTrial) -> None:
     try:
         process.wait(timeout=STOP_WAIT_SECONDS)
     except subprocess.TimeoutExpired:

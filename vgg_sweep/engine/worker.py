@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.queues import SimpleQueue
@@ -41,10 +42,12 @@ from vgg_sweep.engine.foreign import run_program
 from vgg_sweep.engine.runner import TRAIN_COMMAND, run_in_process, run_subprocess
 from vgg_sweep.engine.spec import SweepSpec
 from vgg_sweep.engine.storage import open_storage, quiet_optuna
+from vgg_sweep.engine.warm import warm_server
 from vgg_sweep.errors import UserError
 from vgg_sweep.outcome import Outcome, State, StopFlag
 from vgg_sweep.progress import duration, epoch_line
 from vgg_sweep.record import RECORD_FILE, read_history, read_record
+from vgg_sweep.tracking import wandb_mode
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,18 @@ class Job:
     max_failures: int = 5  # stop the sweep after this many failed trials in a row; 0: never
     trial_fn: Callable | None = None  # in-process trial; default vgg_sweep.train.run_trial
     trial_command: tuple[str, ...] = TRAIN_COMMAND  # subprocess trial
+    cold_start: bool = False  # our trainer in a fresh interpreter per trial, not warm.py's fork
 
     @property
     def grace(self) -> float:
         return 3 * self.heartbeat
+
+    @property
+    def warm(self) -> bool:
+        """Trials fork from the worker's warm server (vgg_sweep/engine/warm.py): our trainer's
+        subprocess trials, unless `cold_start`."""
+        return (not (self.cold_start or self.in_process or self.spec.foreign)
+                and self.trial_command == TRAIN_COMMAND)
 
 
 def work(job: Job, label: str, errors: SimpleQueue, lines: Connection,
@@ -81,23 +92,29 @@ def work(job: Job, label: str, errors: SimpleQueue, lines: Connection,
     say = _sender(lines, label)
     with StopFlag().installed() as stop:  # Ctrl-C: the trial ends its batch, then we leave
         try:
-            study, _ = work_queue.open_study(job.spec, open_storage(job.storage_url),
-                                             create=False)
-            while not stop.raised and work_queue.stop_reason(study) is None and _take(budget):
-                trial = work_queue.next_trial(
-                    study, job.spec, job.grace,
-                    stopping=lambda: stop.raised or work_queue.stop_reason(study) is not None)
-                if trial is None:
-                    _give_back(budget)
-                    return
-                started = time.monotonic()
-                outcome = run_one(job, study, trial, stop, say)
-                say(f"{describe(job.spec, trial, outcome)}, {duration(time.monotonic() - started)}")
-                if outcome.interrupted:
-                    return
+            with warm_server(wandb_mode() != "disabled") if job.warm else nullcontext():
+                _serve(job, stop, say, budget)
         except Exception as error:  # the sweep prints it; the study stays consistent (leases)
             errors.put((label, error_line(error)))
             sys.exit(1)
+
+
+def _serve(job: Job, stop: StopFlag, say: Callable[[str], None],
+           budget: Synchronized | None) -> None:
+    """Claim and run trials until the sweep has none left, is stopped, or Ctrl-C."""
+    study, _ = work_queue.open_study(job.spec, open_storage(job.storage_url), create=False)
+    while not stop.raised and work_queue.stop_reason(study) is None and _take(budget):
+        trial = work_queue.next_trial(
+            study, job.spec, job.grace,
+            stopping=lambda: stop.raised or work_queue.stop_reason(study) is not None)
+        if trial is None:
+            _give_back(budget)
+            return
+        started = time.monotonic()
+        outcome = run_one(job, study, trial, stop, say)
+        say(f"{describe(job.spec, trial, outcome)}, {duration(time.monotonic() - started)}")
+        if outcome.interrupted:
+            return
 
 
 def _sender(lines: Connection, label: str) -> Callable[[str], None]:
@@ -252,7 +269,7 @@ def _execute(job: Job, trial: optuna.Trial, params: dict, run_id: str, resume: b
                               resume=resume, on_epoch=on_epoch, group=group)
     return run_subprocess(job.trial_command, params, folder, runs_dir=Path(job.runs_dir),
                           run_id=run_id, sweep=spec.name, resume=resume, on_epoch=on_epoch,
-                          should_stop=lambda: stop.raised, group=group)
+                          should_stop=lambda: stop.raised, group=group, warm=job.warm)
 
 
 def _report(trial: optuna.Trial, spec: SweepSpec, epoch: int, row: dict[str, Any]) -> bool:
