@@ -139,8 +139,8 @@ def test_svm_record_holds_only_svm_parameters(tmp_path):
                    "--optimizer=SGD", "--autoaugment=true", "--kernel=rbf")
     assert result.code == 0, result.err
     config = read_record(tmp_path / "runs" / "adhoc" / "r")["config"]
-    assert set(config) == {"dataset", "data_dir", "val_split", "train_subset", "model", "seed",
-                           "kernel", "C", "gamma"}  # no degree: rbf
+    assert set(config) == {"dataset", "data_dir", "val_split", "train_subset", "val_subset",
+                           "model", "seed", "kernel", "C", "gamma"}  # no degree: rbf
 
 
 def test_cnn_record_holds_only_what_applies():
