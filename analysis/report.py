@@ -17,6 +17,7 @@ test-set plots, copied from its run folder).
 from __future__ import annotations
 
 import base64
+import contextlib
 import difflib
 import glob
 import html
@@ -66,6 +67,7 @@ from analysis.stats import (
     top_decile_shares,
 )
 from analysis.wandb_csv import write_csv_export
+from vgg_sweep import telemetry_plots
 from vgg_sweep.config import FIELDS
 from vgg_sweep.errors import UserError
 from vgg_sweep.record import RECORD_FILE, TEMP_SUFFIX
@@ -510,14 +512,25 @@ def _best_run_artifacts(table: RunTable, best, out: Output) -> list:
     folder = _run_folder(table, best)
     if folder is None:
         return blocks
-    for stem, caption in ARTIFACT_CAPTIONS.items():
-        source = folder / "artifacts" / f"{stem}.png"
-        if source.is_file():
-            target = out.dir / BEST_RUN_DIR / source.name
-            target.parent.mkdir(exist_ok=True)
-            shutil.copyfile(source, target)
-            blocks.append(Image(target, caption, f"{BEST_RUN_DIR}/{target.name}"))
+    shown = _test_set_plots(folder, out.dir / BEST_RUN_DIR)
+    blocks += [Image(shown[stem], caption, f"{BEST_RUN_DIR}/{shown[stem].name}")
+               for stem, caption in ARTIFACT_CAPTIONS.items() if stem in shown]
     return blocks
+
+
+def _test_set_plots(folder: Path, target: Path) -> dict[str, Path]:
+    """The run's test-set PNGs in `target`: copied when it drew them (plots=true), else drawn
+    from its record and saved sample; none for a run that has neither (another program's)."""
+    sources = {stem: folder / "artifacts" / f"{stem}.png" for stem in ARTIFACT_CAPTIONS}
+    shown: dict[str, Path] = {}
+    if not all(path.is_file() for path in sources.values()):
+        with contextlib.suppress(OSError, KeyError, ValueError, TypeError):
+            shown = telemetry_plots.redraw_test_set(folder, target)
+    for stem, path in sources.items():
+        if path.is_file():
+            target.mkdir(exist_ok=True)
+            shown[stem] = Path(shutil.copyfile(path, target / path.name))
+    return shown
 
 
 def _run_folder(table: RunTable, best) -> Path | None:

@@ -32,6 +32,13 @@ def test_every_record_says_where_the_time_went(tmp_path):
     inside = sum(value for name, value in seconds.items() if name != "startup")
     assert inside <= record["runtime"] + 0.05  # the phases lie within the trial
     assert seconds["train"] > 0 and seconds["validation"] > 0
+    # a sweep adds them up over its runs; a folder without a record is not counted
+    (tmp_path / "adhoc" / "empty").mkdir()
+    totals, runs = phases.add_up([tmp_path / "adhoc" / "r1"] * 2 + [tmp_path / "adhoc" / "empty"])
+    assert runs == 2 and totals == pytest.approx({k: 2 * v for k, v in seconds.items()})
+    outside = sum(v for k, v in seconds.items() if k not in ("train", "validation", "test"))
+    line = phases.breakdown(totals, runs)
+    assert line.startswith("time in 2 run(s): ") and line.endswith(f"{outside:.2f} s per run")
 
 
 def _count_passes(monkeypatch, owner, name: str) -> list:

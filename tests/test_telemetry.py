@@ -14,7 +14,7 @@ from vgg_sweep.data import load_synthetic
 from vgg_sweep.models import build_model
 from vgg_sweep.record import RECORD_FILE
 from vgg_sweep.telemetry import Telemetry, confusion_matrix, per_class_accuracy
-from vgg_sweep.telemetry_plots import FILES
+from vgg_sweep.telemetry_plots import FILES, SAMPLE_FILE, redraw_test_set
 from vgg_sweep.train import run_trial
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -141,7 +141,7 @@ def tiny_trial(tmp_path, name: str, **values):
 def test_trial_records_telemetry_and_plots(tmp_path):
     from matplotlib.image import imread
 
-    result, record, run_dir = tiny_trial(tmp_path, "learning", lr=0.01)
+    result, record, run_dir = tiny_trial(tmp_path, "learning", lr=0.01, plots=True)
     assert list(record) == ["id", "name", "sweep", "state", "created", "runtime", "config",
                             "summary", "history", "telemetry"]
     summary = result.summary
@@ -173,6 +173,12 @@ def test_trial_records_telemetry_and_plots(tmp_path):
         assert data[:8] == PNG_SIGNATURE and len(data) > 0, file
         image = imread(path)
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    # drawn later from the record and the saved sample (what the report does for a run
+    # trained without plots): the same three pictures, pixel for pixel
+    redrawn = redraw_test_set(run_dir, tmp_path / "redrawn")
+    assert sorted(redrawn) == ["confusion_matrix", "per_class_accuracy", "predictions"]
+    for name, path in redrawn.items():
+        assert (imread(path) == imread(run_dir / "artifacts" / FILES[name])).all(), name
 
 
 def test_lr_zero_switches_off_and_resume(tmp_path):
@@ -189,7 +195,8 @@ def test_lr_zero_switches_off_and_resume(tmp_path):
     assert all(r["mean_abs"] == 0.0 and r["relative"] == 0.0
                for r in telemetry["weight_updates"])
     assert "macs" not in result.summary and "flops" not in result.summary
-    assert not (run_dir / "artifacts").exists()
+    # no PNG drawn: only the predictions sample the report draws from
+    assert [path.name for path in (run_dir / "artifacts").iterdir()] == [SAMPLE_FILE]
     assert int(torch.tensor(telemetry["confusion_matrix"]).sum()) == TEST_SIZE
 
 

@@ -160,7 +160,8 @@ class TrialConfig:
     weight_flow: bool = _field(True, "per-layer weight update between epochs (mean |dW|, "
                                "||dW||/||W||)", applies=_cnn, resume_may_change=True,
                                inert="telemetry only")
-    plots: bool = _field(True, "write telemetry PNGs to the run's artifacts/ folder",
+    plots: bool = _field(False, "draw telemetry PNGs into the run's artifacts/ folder at its "
+                         "end (~1 s; the report draws the best run's test-set plots anyway)",
                          applies=_cnn, resume_may_change=True, inert="telemetry only")
     count_flops: bool = _field(True, "count MACs and FLOPs of one forward pass (ptflops)",
                                applies=_cnn, resume_may_change=True, inert="telemetry only")

@@ -4,15 +4,19 @@ Phases: `startup` (the process's start to the trial's, interpreter and imports: 
 `tracking` (the record and W&B: start, every epoch's write; not W&B's finish, which comes
 after the summary is written), `data` (load and split), `model` (build, move, resume),
 `flops`, `train`, `validation`, `checkpoint`, `test` and `telemetry` (per-epoch flows, the
-test-set plots). The sweep adds them up per phase (docs/performance.md).
+test-set plots). A sweep adds them up over its runs and prints the breakdown at its end
+(`add_up`, `breakdown`; docs/performance.md).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
+
+from vgg_sweep.record import read_record
 
 
 def process_age() -> float | None:
@@ -41,3 +45,36 @@ class Phases:
 
     def summary(self) -> dict[str, float]:
         return {name: round(value, 4) for name, value in self.seconds.items()}
+
+
+TRAIN_AND_EVALUATION = ("train", "validation", "test")
+
+
+def add_up(run_dirs: Iterable[Path]) -> tuple[dict[str, float], int]:
+    """Seconds per phase summed over the records of `run_dirs` that hold them (a foreign
+    program's do not), and how many did."""
+    totals: dict[str, float] = {}
+    runs = 0
+    for run_dir in run_dirs:
+        try:
+            seconds = read_record(run_dir).get("summary", {}).get("seconds")
+        except ValueError:
+            continue
+        if not isinstance(seconds, dict):
+            continue
+        runs += 1
+        for name, value in seconds.items():
+            if isinstance(value, int | float):
+                totals[name] = totals.get(name, 0.0) + value
+    return totals, runs
+
+
+def breakdown(totals: dict[str, float], runs: int) -> str:
+    """One line: the phases, largest first, and what lay outside training and evaluation."""
+    if not runs:
+        return ""
+    outside = sum(value for name, value in totals.items() if name not in TRAIN_AND_EVALUATION)
+    phases = ", ".join(f"{name} {value:.1f} s" for name, value in
+                       sorted(totals.items(), key=lambda item: -item[1]))
+    return (f"time in {runs} run(s): {phases}; outside training and evaluation "
+            f"{outside / runs:.2f} s per run")

@@ -12,8 +12,9 @@ What R1-R3 analyse, measured for every trial and cheap enough to leave on:
 "Layers" are the trainable conv and linear weights (parameters with 2+ dimensions); biases
 and BatchNorm scales are left out. Statistics stay on the training device until the epoch
 ends and then cross to the CPU in one transfer, so the hot loop never waits on the GPU.
-Everything lands in `tables` (record.json's `telemetry` key, see Tracker), PNGs in
-`artifacts/` (telemetry_plots.py) and, when a W&B run exists, W&B tables, images and charts.
+Everything lands in `tables` (record.json's `telemetry` key, see Tracker), the predictions
+sample and (config.plots) PNGs in `artifacts/` (telemetry_plots.py) and, when a W&B run
+exists, W&B tables, images and charts.
 """
 
 from __future__ import annotations
@@ -123,20 +124,22 @@ class Telemetry:
     # --- at the end: the test set --------------------------------------------------------------
     def report_test_set(self, tracker, run_dir: Path, images: torch.Tensor, labels: torch.Tensor,
                predicted: torch.Tensor, classes: tuple[str, ...]) -> None:
-        """Confusion matrix and per-class accuracy into `tables`; plots into
-        `run_dir/artifacts/` (config.plots); tables, charts and images to W&B when its run
-        exists. `images` are the uint8 test images, `predicted` what evaluate() returned."""
+        """Confusion matrix and per-class accuracy into `tables`; the predictions grid's
+        sample into `run_dir/artifacts/`, with the plots when config.plots (telemetry_plots);
+        tables, charts and images to W&B when its run exists. `images` are the uint8 test
+        images, `predicted` what evaluate() returned."""
+        from vgg_sweep import telemetry_plots
+
         matrix = confusion_matrix(predicted, labels, len(classes))
         self.tables["confusion_matrix"] = matrix.tolist()
         self.tables["per_class_accuracy"] = per_class_accuracy(matrix, classes)
         shown = min(PREDICTION_GRID, len(labels))
         sample = (images[:shown].cpu(), labels[:shown].tolist(), predicted[:shown].tolist())
+        artifacts = Path(run_dir) / "artifacts"
+        telemetry_plots.save_sample(artifacts, *sample)
         plots: dict[str, Path] = {}
         if self.config.plots:
-            from vgg_sweep import telemetry_plots
-
-            plots = telemetry_plots.write_all(Path(run_dir) / "artifacts", self.tables,
-                                              classes, *sample)
+            plots = telemetry_plots.write_all(artifacts, self.tables, classes, *sample)
         if tracker.wandb_enabled:
             tracker.log_media(wandb_media(self.tables, classes, labels.tolist(),
                                           predicted.tolist(), sample, plots))

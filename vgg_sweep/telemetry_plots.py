@@ -1,15 +1,24 @@
 """The telemetry as PNGs in a run's `artifacts/` folder (matplotlib + seaborn, no display).
 
+A trial draws them with `plots=true` (about a second, most of a short trial's time outside
+training). Otherwise its record's tables and the few test images with their predictions
+(`artifacts/predictions.npz`, always saved) are enough to draw the test-set plots later:
+the report draws the best run's (`redraw_test_set`).
+
 Figures are built with `matplotlib.figure.Figure`, which renders with Agg and touches no
 pyplot state, so a trial never opens a window or changes a notebook's backend. matplotlib
-and seaborn are imported here only, and this module only when a trial ends with plots on.
+and seaborn are imported here only, when a plot is drawn.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+SAMPLE_FILE = "predictions.npz"  # the images predictions.png shows, their labels, predictions
 FILES = {"grad_flow": "grad_flow.png", "weight_updates": "weight_updates.png",
          "confusion_matrix": "confusion_matrix.png",
          "per_class_accuracy": "per_class_accuracy.png", "predictions": "predictions.png"}
@@ -110,7 +119,7 @@ def predictions(images, true: list[int], predicted: list[int], classes: tuple[st
     for ax in axes:
         ax.axis("off")
     for ax, image, t, p in zip(axes, images, true, predicted, strict=False):
-        array = image.permute(1, 2, 0).numpy()
+        array = np.asarray(image).transpose(1, 2, 0)  # C, H, W -> H, W, C
         if array.shape[2] == 1:
             ax.imshow(array[:, :, 0], cmap="gray", vmin=0, vmax=255)
         else:
@@ -129,10 +138,40 @@ def write_all(folder: Path, tables: dict[str, Any], classes: tuple[str, ...], im
     if tables["weight_updates"]:
         written["weight_updates"] = weight_updates(tables["weight_updates"],
                                                    folder / FILES["weight_updates"])
-    written["confusion_matrix"] = confusion_matrix(tables["confusion_matrix"], classes,
-                                                   folder / FILES["confusion_matrix"])
-    written["per_class_accuracy"] = per_class_accuracy(tables["per_class_accuracy"],
-                                                       folder / FILES["per_class_accuracy"])
-    written["predictions"] = predictions(images, true, predicted, classes,
-                                         folder / FILES["predictions"])
-    return written
+    return {**written, **write_test_set(folder, tables, classes, images, true, predicted)}
+
+
+def write_test_set(folder: Path, tables: dict[str, Any], classes: tuple[str, ...], images,
+                   true: list[int], predicted: list[int]) -> dict[str, Path]:
+    """The confusion matrix, per-class accuracy and predictions grid; returns {name: path}."""
+    return {
+        "confusion_matrix": confusion_matrix(tables["confusion_matrix"], classes,
+                                             folder / FILES["confusion_matrix"]),
+        "per_class_accuracy": per_class_accuracy(tables["per_class_accuracy"],
+                                                 folder / FILES["per_class_accuracy"]),
+        "predictions": predictions(images, true, predicted, classes,
+                                   folder / FILES["predictions"])}
+
+
+def save_sample(folder: Path, images, true: list[int], predicted: list[int]) -> None:
+    """The predictions grid's images (uint8, C x H x W), labels and predictions."""
+    from vgg_sweep.record import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.savez(buffer, images=np.asarray(images, dtype=np.uint8), true=np.asarray(true),
+             predicted=np.asarray(predicted))
+    atomic_write_bytes(folder / SAMPLE_FILE, buffer.getvalue())
+
+
+def redraw_test_set(run_dir: Path, folder: Path) -> dict[str, Path]:
+    """A finished run's test-set plots, drawn into `folder` from its record's tables
+    (confusion matrix; per-class accuracy, whose keys are the classes in order) and its
+    saved sample. OSError, KeyError or ValueError when the run has not both."""
+    from vgg_sweep.record import read_record
+
+    tables = read_record(run_dir)["telemetry"]
+    with np.load(Path(run_dir) / "artifacts" / SAMPLE_FILE) as sample:
+        images, true, predicted = (sample["images"], sample["true"].tolist(),
+                                   sample["predicted"].tolist())
+    return write_test_set(folder, tables, tuple(tables["per_class_accuracy"]), images, true,
+                          predicted)

@@ -54,7 +54,8 @@ def test_warm_and_cold_trials_are_the_same_runs(write_sweep, tmp_path, capsys):
         runs[mode] = tmp_path / mode
         args = ["sweep", str(path), "--runs-dir", str(runs[mode])]
         assert main(args + (["--cold-start"] if mode == "cold" else [])) == 0
-    assert "2 finished" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 finished" in out and "time in 2 run(s): " in out  # the sweep's breakdown
     warm, cold = _records(runs["warm"]), _records(runs["cold"])
     assert len(warm) == 2 and warm.keys() == cold.keys()
     measured = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")

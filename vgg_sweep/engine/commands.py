@@ -9,6 +9,7 @@ import click
 from vgg_sweep.engine.spec import SweepSpec, describe_draws, load_spec, with_seeds
 from vgg_sweep.errors import UserError, warn
 from vgg_sweep.options import in_process_option, override_option, runs_dir_option, workers_option
+from vgg_sweep.phases import breakdown
 from vgg_sweep.preflight import allow_dead_option
 from vgg_sweep.progress import closing
 from vgg_sweep.record import make_dir
@@ -147,6 +148,8 @@ def _run(create: bool, sweep_file, workers, gpus, count, storage, runs_dir, in_p
                        if k != "no metric" or summary.states.get(k))
     rerun = f" ({summary.rerun} failed trials run again)" if retry_failed else ""
     click.echo(f"sweep {spec.name!r}: {counts}{rerun}; records in {Path(runs_dir) / spec.name}")
+    if summary.timed_runs:
+        click.echo(breakdown(summary.seconds, summary.timed_runs))
     click.echo(closing(spec.metric, summary.best, spec.constants,
                        f"vgg-sweep report {Path(runs_dir) / spec.name}"))
     if count is not None and summary.done_before >= count:

@@ -29,7 +29,9 @@ from vgg_sweep.engine.spec import SweepSpec
 from vgg_sweep.engine.storage import check_storage, default_journal, open_storage, quiet_optuna
 from vgg_sweep.engine.worker import Job, work
 from vgg_sweep.outcome import State
+from vgg_sweep.phases import add_up
 from vgg_sweep.progress import Console, SweepStatus, best_text, eta
+from vgg_sweep.record import RECORD_FILE
 
 
 @dataclasses.dataclass
@@ -45,6 +47,8 @@ class SweepSummary:
     broken_workers: int = 0  # workers that died (their trials are retried)
     no_metric: list[str] = dataclasses.field(default_factory=list)  # run ids, see summarise
     done_before: int = 0  # trials done before this run: --count counts them
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)  # per phase, all runs
+    timed_runs: int = 0  # the runs whose records hold their phases (vgg_sweep.phases)
 
 
 def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = Path("runs"),
@@ -100,6 +104,8 @@ def run_sweep(spec: SweepSpec, *, storage: str | None = None, runs_dir: Path = P
     summary.errors = _error_lines(errors)
     summary.broken_workers = sum(1 for p in processes if p.exitcode not in (0, None)
                                  and not interrupted)
+    summary.seconds, summary.timed_runs = add_up(
+        path.parent for path in (Path(runs_dir) / spec.name).glob(f"*/{RECORD_FILE}"))
     return summary
 
 
