@@ -93,3 +93,16 @@ def test_nesterov_without_momentum_names_the_optimizer_that_works():
 def test_free_text_is_described_as_text():
     assert describe_allowed("data_dir") == "text"
     assert parse_value("data_dir", 3) == "3"
+
+
+def test_a_checkpoint_from_before_a_field_existed_still_resumes():
+    """A checkpoint's config lacks the fields added since (val_subset): at their defaults
+    they conflict with nothing; set otherwise, they do; and a real difference still shows."""
+    from vgg_sweep.config import config_dict, resume_conflicts
+
+    saved = config_dict(make_config({}))
+    del saved["val_subset"]
+    assert resume_conflicts(saved, make_config({})) == []
+    assert resume_conflicts(saved, make_config({"val_subset": 100})) == [
+        "val_subset=- (now 100)"]
+    assert resume_conflicts(saved, make_config({"lr": 0.1})) == ["lr=0.001 (now 0.1)"]

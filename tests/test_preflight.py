@@ -268,7 +268,7 @@ def test_sweeping_an_inert_field_is_a_warning_not_a_probe(tmp_path):
                     + "metric: {name: val_acc, goal: maximize}\n")
     result = run_cli(["preflight", path])
     assert_contract(result, allowed=(0,))
-    assert "vgg-sweep: warning: sweeping `plots` cannot change val_acc (telemetry only)" \
+    assert "vgg-sweep: warning: sweeping `plots` cannot change what is trained (telemetry only)" \
         in result.err
     assert "plots=" not in result.out and "seed=2: changes" in result.out
 

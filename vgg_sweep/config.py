@@ -343,7 +343,12 @@ def resume_conflicts(saved: dict[str, Any], config: TrialConfig) -> list[str]:
     (the config_dict of a checkpoint), as `name=saved (now current)`; `-` where a field
     does not apply."""
     current = config_dict(config)
+
+    def value(values: dict[str, Any], name: str) -> Any:
+        """A field a checkpoint lacks was added since (or did not apply): at its default."""
+        return values.get(name, FIELDS[name].default if name in FIELDS else None)
+
     return [f"{name}={saved.get(name, '-')} (now {current.get(name, '-')})"
             for name in sorted(set(saved) | set(current))
-            if saved.get(name) != current.get(name)
+            if value(saved, name) != value(current, name)
             and not (name in FIELDS and FIELDS[name].metadata["resume_may_change"])]

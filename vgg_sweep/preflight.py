@@ -210,7 +210,7 @@ def run_preflight(spec: SweepSpec, echo: Callable[[str], None] = click.echo) -> 
              if param.kind != "constant"}
     inert_names = [name for name in swept if inert(name)]
     for name in inert_names:
-        warn(f"sweeping `{name}` cannot change {spec.metric or 'the metric'} ({inert(name)})")
+        warn(f"sweeping `{name}` cannot change what is trained ({inert(name)})")
     probed = {name: values for name, values in swept.items() if not inert(name)}
     # swept inert fields keep their defaults: device=cuda first must not stop a CPU probe
     base = {**spec.constants, **{name: values[0] for name, values in probed.items()}}

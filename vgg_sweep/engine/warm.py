@@ -30,10 +30,12 @@ from pathlib import Path
 
 from vgg_sweep.outcome import CHANNEL_ENV
 
-# What a trial imports, once per worker: the trainer and everything it imports lazily.
+# What a trial imports, once per worker: the trainer and everything it and W&B import lazily
+# (wandb.init imports W&B's launch package, 0.5 s).
 PRELOAD = ("torch", "torch._dynamo", "torchvision", "torchvision.transforms.v2", "tqdm",
-           "vgg_sweep.cli", "vgg_sweep.train", "vgg_sweep.svm", "sklearn.svm", "ptflops",
-           "wandb", "matplotlib.figure", "seaborn", "pandas")
+           "vgg_sweep.cli", "vgg_sweep.train_command", "vgg_sweep.train", "vgg_sweep.svm",
+           "vgg_sweep.telemetry_plots", "sklearn.svm", "ptflops", "wandb", "wandb.sdk.launch",
+           "yaml", "matplotlib.figure", "seaborn", "pandas")
 
 
 def _context():
