@@ -596,19 +596,31 @@ def user_env(bench: Bench) -> dict:
                for kind in ("CACHE", "CONFIG", "DATA", "ARTIFACT")}, "WANDB_DIR": str(scratch)}
 
 
-def trial_rows(prefix: str, records: list[dict], walls: list[float], train_eval: bool = True,
-               ) -> dict[str, float]:
+@dataclass
+class Trials:
+    """The trials of one measurement: their records, wall times and, of each, the seconds
+    from its record's last write (the summary) to its end."""
+
+    records: list[dict]
+    walls: list[float]
+    tails: list[float]
+
+
+def trial_rows(prefix: str, trials: Trials, train_eval: bool = True) -> dict[str, float]:
     """Per-trial means of the time outside train + evaluation, of the time outside every
-    phase the record names (process start and exit, W&B's finish, the worker), and of each
-    phase (train, validation and test only if `train_eval`)."""
-    phases = [record["summary"]["seconds"] for record in records]
+    phase the record names (process start and exit, W&B's finish, the worker), of the part
+    of it after the record's last write, and of each phase (train, validation and test only
+    if `train_eval`)."""
+    walls = trials.walls
+    phases = [record["summary"]["seconds"] for record in trials.records]
 
     def outside(names) -> float:
         return statistics.mean(wall - sum(seconds.get(name, 0.0) for name in names(seconds))
                                for wall, seconds in zip(walls, phases, strict=True))
 
     rows = {f"{prefix}: mean trial outside train + evaluation": outside(lambda _: TRAIN_EVAL),
-            f"{prefix}: mean trial outside the record's phases": outside(lambda s: s)}
+            f"{prefix}: mean trial outside the record's phases": outside(lambda s: s),
+            f"{prefix}: mean trial after the record's last write": statistics.mean(trials.tails)}
     for name in dict.fromkeys(name for seconds in phases for name in seconds):
         if train_eval or name not in TRAIN_EVAL:
             rows[f"{prefix}: mean {name}"] = statistics.mean(s.get(name, 0.0) for s in phases)
@@ -616,9 +628,9 @@ def trial_rows(prefix: str, records: list[dict], walls: list[float], train_eval:
 
 
 def run_sweep(bench: Bench, sweep_file: Path, workers: int, flags: list[str], env: dict,
-              ) -> tuple[float, float, list[dict], list[float]]:
-    """`vgg-sweep sweep` into a fresh runs dir: (wall, start to first trial, records, each
-    trial's wall time as the engine saw it: Optuna's start to complete)."""
+              ) -> tuple[float, float, Trials]:
+    """`vgg-sweep sweep` into a fresh runs dir: (wall, start to first trial, its trials),
+    each trial's wall time as the engine saw it: Optuna's start to complete."""
     import optuna
 
     from vgg_sweep.engine.storage import default_journal, open_storage
@@ -636,12 +648,15 @@ def run_sweep(bench: Bench, sweep_file: Path, workers: int, flags: list[str], en
     name = sweep_file.stem
     trials = optuna.load_study(study_name=name, storage=open_storage(
         default_journal(runs, name))).trials
-    records = [json.loads(Path(trial.user_attrs["record"]).read_text()) for trial in trials]
-    walls = [(trial.datetime_complete - trial.datetime_start).total_seconds()
-             for trial in trials]
+    paths = [Path(trial.user_attrs["record"]) for trial in trials]
+    measured = Trials([json.loads(path.read_text()) for path in paths],
+                      [(trial.datetime_complete - trial.datetime_start).total_seconds()
+                       for trial in trials],
+                      [(trial.datetime_complete - datetime.fromtimestamp(path.stat().st_mtime)
+                        ).total_seconds() for trial, path in zip(trials, paths, strict=True)])
     first = (min(trial.datetime_start for trial in trials) - started).total_seconds()
     shutil.rmtree(runs)
-    return wall, first, records, walls
+    return wall, first, measured
 
 
 def fit_predict(prefix: str, record: dict) -> dict[str, float]:
@@ -688,22 +703,22 @@ def sweep(bench: Bench, results: Results) -> None:
         name = f"grid sweep{label}"
 
         def measure() -> dict[str, float]:
-            wall, first, records, walls = run_sweep(bench, grid_file, GRID_WORKERS, flags, env)
+            wall, first, trials = run_sweep(bench, grid_file, GRID_WORKERS, flags, env)
             busy = sum(record["summary"]["seconds"].get(phase, 0.0)
-                       for record in records for phase in TRAIN_EVAL)
+                       for record in trials.records for phase in TRAIN_EVAL)
             return {name: wall, f"{name}: train + evaluation / workers": busy / GRID_WORKERS,
                     f"{name}: start to first trial": first,
-                    f"{name}: mean trial wall": statistics.mean(walls),
-                    **trial_rows(name, records, walls)}
+                    f"{name}: mean trial wall": statistics.mean(trials.walls),
+                    **trial_rows(name, trials)}
         return measure
 
     def svm_sweep(label: str, flags: list[str]) -> Measurement:
         name = f"SVM trial in a 1-point sweep{label}"
 
         def measure() -> dict[str, float]:
-            wall, _, records, walls = run_sweep(bench, svm_file, 1, flags, env)
-            return {name: walls[0], **fit_predict(name, records[0]), f"{name}: sweep wall": wall,
-                    **trial_rows(name, records, walls, train_eval=False)}
+            wall, _, trials = run_sweep(bench, svm_file, 1, flags, env)
+            return {name: trials.walls[0], **fit_predict(name, trials.records[0]),
+                    f"{name}: sweep wall": wall, **trial_rows(name, trials, train_eval=False)}
         return measure
 
     counter = iter(range(10**6))
@@ -715,11 +730,12 @@ def sweep(bench: Bench, results: Results) -> None:
                                    f"--runs_dir={runs}", f"--run_id={run_id}"]
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True, env=env, cwd=bench.tmp)
-        wall = time.perf_counter() - start
-        record = json.loads((runs / "adhoc" / run_id / "record.json").read_text())
+        wall, end = time.perf_counter() - start, time.time()
+        path = runs / "adhoc" / run_id / "record.json"
+        trials = Trials([json.loads(path.read_text())], [wall], [end - path.stat().st_mtime])
         shutil.rmtree(runs)
-        return {standalone: wall, **fit_predict(standalone, record),
-                **trial_rows(standalone, [record], [wall], train_eval=False)}
+        return {standalone: wall, **fit_predict(standalone, trials.records[0]),
+                **trial_rows(standalone, trials, train_eval=False)}
 
     grid_work = (f"4 trials, {GRID_WORKERS} workers: VGG6, 1 epoch of {subset} images, "
                  "batch 64")
@@ -874,7 +890,9 @@ def markdown(bench: Bench, info: dict[str, str], results: Results, argv: list[st
               "trials, over 2; *trial wall*: Optuna's start to complete of each trial (what the "
               "worker spends on it); *outside train + evaluation*: trial wall minus those "
               "phases; *outside the record's phases*: trial wall minus all its `seconds` "
-              "(process start and exit, W&B's finish, the worker); *start to first trial*: "
+              "(process start and exit, W&B's finish, the worker), *after the record's last "
+              "write* the part of it from the record file's last change to the trial's end; "
+              "*start to first trial*: "
               "imports, preflight, the study; *mean PHASE*: the records' `seconds` "
               "(vgg_sweep/phases.py). "
               "*--cold-start*: every trial in a fresh interpreter.",
