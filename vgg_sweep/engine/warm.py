@@ -62,16 +62,16 @@ def _context():
 
 @contextmanager
 def warm_server(wandb_enabled: bool) -> Iterator[None]:
-    """Start this process's fork server now (its imports overlap the worker's own start)
-    and, when the trials use W&B, W&B's service; stop the service at the end."""
+    """Start this process's fork server and wait until it has imported what trials import
+    (seconds, once per worker: the first trial's time is its own); when the trials use W&B,
+    start W&B's service too, and stop it at the end."""
     if wandb_enabled:
         import wandb
 
         wandb.setup()  # sets WANDB_SERVICE in os.environ: each trial's environment has it
-    from multiprocessing import forkserver
-
-    _context()
-    forkserver.ensure_running()
+    ready = _context().Process(target=_ready, name="ready")  # forked once the imports are
+    ready.start()  # done: no trial is claimed, its lease running, while the server imports
+    ready.join()
     try:
         yield
     finally:
@@ -79,6 +79,10 @@ def warm_server(wandb_enabled: bool) -> Iterator[None]:
             import wandb
 
             wandb.teardown()
+
+
+def _ready() -> None:
+    """The first fork of a server: forked, so the server has finished its imports."""
 
 
 class WarmTrial:
