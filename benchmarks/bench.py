@@ -9,7 +9,8 @@ batch 128):
 2. ours: `Trial.train_epoch` with the default config (precision auto, telemetry on; also off),
    plus our data path alone (`Trial._prepare` on every batch, no model);
 3. model only: the same model, precision, optimiser and channels_last on ready, normalised
-   tensors on the device -- the ceiling our pipeline should approach;
+   tensors on the device -- the ceiling our pipeline should approach; and evaluation
+   (`Trial.evaluate`) against the model's forward pass alone;
 4. per-trial fixed overhead: `vgg-sweep train` in a fresh process against in-process
    `run_trial`, each as wall time minus the trial's own epoch_time_sec;
 5. `vgg-sweep report` (load the runs directory + build the report) on 1,000 and 10,000
@@ -354,6 +355,40 @@ def model_only(bench: Bench, trial, epochs: int) -> Variant:
     return Variant("model only", "img/s", measure, f"{count} batches from a pool of {len(pool)}")
 
 
+def evaluation(bench: Bench, trial) -> list[Variant]:
+    """`Trial.evaluate` on the test set (as validation and test run it: inference mode, the
+    trial's precision, EVAL_BATCH images a batch, one read of the sums per pass) against the
+    model's forward pass alone on the same batches prepared once: the ceiling."""
+    import torch
+
+    from vgg_sweep.train import EVAL_BATCH, _autocast
+
+    images, labels = trial.data["test_x"], trial.data["test_y"]
+    batches = [trial._prepare(images[i:i + EVAL_BATCH], None)
+               for i in range(0, len(images), EVAL_BATCH)]
+    trial.evaluate(images, labels)  # kernel selection for this batch shape
+
+    def ours() -> dict[str, float]:
+        start = time.perf_counter()
+        trial.evaluate(images, labels)
+        return {"ours, evaluation": len(images) / (time.perf_counter() - start)}
+
+    @torch.inference_mode()
+    def forward_only() -> dict[str, float]:
+        trial.model.eval()
+        bench.sync()
+        start = time.perf_counter()
+        for x in batches:
+            with _autocast(trial.device, trial.precision):
+                logits = trial.forward(x)
+        float(logits[0, 0])  # waits for the device
+        return {"model forward only": len(images) / (time.perf_counter() - start)}
+
+    work = f"{len(images)} test images, batches of {EVAL_BATCH}"
+    return [Variant("ours, evaluation", "img/s", ours, work),
+            Variant("model forward only", "img/s", forward_only, work)]
+
+
 def throughput(bench: Bench, results: Results) -> None:
     log("== throughput: typical pipeline, ours, model only")
     size = our_size(bench)
@@ -368,6 +403,7 @@ def throughput(bench: Bench, results: Results) -> None:
         if not autoaugment:
             variants.append(model_only(bench, trial, epochs))
             variants.append(our_trial(bench, size, autoaugment, telemetry=False)[0])
+            variants += evaluation(bench, trial)
     interleaved(variants, bench.reps, results)
 
 
@@ -766,6 +802,8 @@ def judge(results: Results, quick: bool, report_sizes: tuple[int, ...]) -> None:
     add("ours / model only (crop + flip, same precision)", "ours, crop + flip", "model only",
         ">= 0.90", lambda v: v >= 0.9)
     add("ours telemetry on / off", "ours, crop + flip", "ours, crop + flip, telemetry off")
+    add("ours, evaluation / model forward only", "ours, evaluation", "model forward only",
+        ">= 0.90", lambda v: v >= 0.9)
     add("trial overhead: subprocess / in-process", "trial overhead, subprocess",
         "trial overhead, in-process")
     inproc = results.median("trial overhead, in-process")
@@ -870,6 +908,10 @@ def markdown(bench: Bench, info: dict[str, str], results: Results, argv: list[st
               "channels_last) of every batch of the same epochs, without the model.",
               "- **model only**: the same model, optimiser, precision and channels_last on "
               "batches prepared once: the ceiling for a data path.",
+              "- **ours, evaluation**: `Trial.evaluate` of the test set, as validation and test "
+              "run it (inference mode, the trial's precision, 1,024-image batches, the sums read "
+              "once per pass); *model forward only*: the model's forward pass alone on the "
+              "same batches prepared once: the ceiling for evaluation.",
               "- **trial overhead**: wall time of a whole tiny trial (synthetic data, 64 images, "
               "1 epoch, W&B disabled, no plots) minus its `epoch_time_sec`: process start, "
               "imports, data, model, evaluation, checkpoint and record. *subprocess*: "
