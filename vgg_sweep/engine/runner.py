@@ -1,17 +1,19 @@
-"""Run one trial, in a subprocess (the default, like `wandb agent`) or in this process.
+"""Run one trial, in a process of its own (the default, like `wandb agent`) or in this one.
 
 Both speak the trial contract of `vgg_sweep.train` and return a `vgg_sweep.outcome.Outcome`;
 `on_epoch(epoch, row)` is called after every epoch the trial finishes and, when it returns
 True, the trial stops there as `pruned` (tested with that epoch's weights), in either mode.
 
 - subprocess: `python -m vgg_sweep train --key=value ... --sweep --runs_dir --run_id
-  [--resume]`, the command line a W&B agent builds. Its output goes to the run's
+  [--resume]`, the command line a W&B agent builds; with `warm`, the same arguments to a
+  process forked from the worker's warm server (`vgg_sweep.engine.warm`), which has done the
+  imports already, else a fresh interpreter (`--cold-start`). Its output goes to the run's
   `output.log`. The trial reports each epoch on the epoch channel (`vgg_sweep.outcome`) once
   its record holds it, and waits for the verdict before training on; the runner hands the
   record's new row to `on_epoch` and answers. The record's state is the outcome; exit 1 is a
   failed trial, 2 bad arguments, anything else (or no record) a crash. Ctrl-C in the worker
   forwards SIGTERM (the trial ends its batch, marks itself killed, exits 0). The child gets
-  SIGTERM if its worker dies.
+  SIGTERM if its worker dies (a warm trial: when its server does, which ends with the worker).
 - in-process: `run_trial(config, run_dir, run_id=, sweep=, resume=, on_epoch=)`; saves the
   interpreter start and imports per trial, at the price of isolation. A trial that raises
   has crashed; its traceback goes to the run's output log.
