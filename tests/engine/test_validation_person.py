@@ -156,3 +156,23 @@ def test_models_that_never_log_the_metric_are_named_after_the_overrides(write_sw
                        "model=svm")
     assert [w.split(": ", 1)[1] for w in _warnings(pinned)] == [
         "metric.name: svm trials do not log val_loss; they will end 'no metric'"]
+
+
+def test_hyperband_bands_that_eval_every_skips_are_warned_of(write_sweep):
+    """eval_every: K validates every K-th epoch and the last; hyperband's bands between get no
+    val_acc and prune nothing (issue 19's evaluation options)."""
+    text = ("method: grid\nmetric: {name: val_acc, goal: maximize}\n"
+            "early_terminate: {type: hyperband, min_iter: 1, eta: 2}\n"
+            "parameters:\n  lr: {values: [0.1, 0.01]}\n  epochs: {value: 8}\n"
+            "  eval_every: {value: 3}\n")
+    result = _validate(write_sweep, text)
+    assert result.code == 0
+    assert [w.split(": ", 1)[1] for w in _warnings(result)] == [
+        "eval_every: hyperband judges val_acc after epochs 1, 2, 4, which eval_every 3 does "
+        "not validate: those bands prune nothing; keep eval_every: 1 with hyperband"]
+    assert _warnings(_validate(write_sweep, text, "--override", "eval_every=1")) == []
+    train_metric = text.replace("name: val_acc, goal: maximize", "name: train_loss, goal: "
+                                "minimize")
+    assert _warnings(_validate(write_sweep, train_metric)) == []  # logged every epoch
+    drawn = _validate(write_sweep, text.replace("{value: 3}", "{min: 1, max: 4}"))
+    assert [w.split(": ", 2)[1] for w in _warnings(drawn)] == ["eval_every"]

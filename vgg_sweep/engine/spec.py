@@ -192,7 +192,8 @@ def load_spec(path: Path | str, overrides: dict[str, str] | None = None) -> Swee
         raise UserError(f"{path}: not a text file (not UTF-8); pass a sweep YAML") from None
     spec = parse_spec(_read_yaml(text, path), path)
     spec = with_overrides(spec, overrides) if overrides else spec
-    return dataclasses.replace(spec, warnings=spec.warnings + _metric_not_logged(spec))
+    return dataclasses.replace(spec, warnings=spec.warnings + _metric_not_logged(spec)
+                               + _bands_not_validated(spec))
 
 
 def _read_yaml(text: str, path: Path) -> Any:
@@ -637,6 +638,38 @@ def _metric_not_logged(spec: SweepSpec) -> tuple[str, ...]:
         return ()
     return (f"{spec.path}: metric.name: {', '.join(silent)} trials do not log {spec.metric}; "
             "they will end 'no metric'",)
+
+
+def _bands_not_validated(spec: SweepSpec) -> tuple[str, ...]:
+    """A warning when hyperband reads a validation metric after epochs that `eval_every`
+    skips (the last epoch always validates): a band without a value prunes nothing there."""
+    if (spec.hyperband is None or spec.foreign or "eval_every" not in spec.params
+            or spec.metric is None or not spec.metric.startswith("val_")):
+        return ()
+    every, epochs = _listed(spec, "eval_every"), _listed(spec, "epochs")
+    if every is None or epochs is None:
+        return (f"{spec.path}: eval_every: drawn from a distribution, it may skip epochs at "
+                f"which hyperband judges {spec.metric}: those bands prune nothing; keep "
+                "eval_every: 1 with hyperband",)
+    missed = sorted({band for band in spec.hyperband.bands for k in every
+                     if band < max(epochs) and band % k})
+    if not missed:
+        return ()
+    return (f"{spec.path}: eval_every: hyperband judges {spec.metric} after epochs "
+            f"{', '.join(map(str, missed))}, which eval_every {'/'.join(map(str, every))} does "
+            "not validate: those bands prune nothing; keep eval_every: 1 with hyperband",)
+
+
+def _listed(spec: SweepSpec, name: str) -> list[int] | None:
+    """The integer values field `name` takes in the sweep (its default when not swept), None
+    for a distribution."""
+    param = spec.params.get(name)
+    if param is None:
+        return [int(trial_config.FIELDS[name].default)]
+    if param.kind not in ("constant", "categorical"):
+        return None
+    values = [param.args["value"]] if param.kind == "constant" else param.args["values"]
+    return [int(parse_value(name, value)) for value in values]
 
 
 def _models(params: dict[str, Param]) -> list[str]:
