@@ -14,7 +14,8 @@ from optuna.trial import TrialState
 from study_helpers import load_study
 
 from vgg_sweep.cli import main
-from vgg_sweep.engine.warm import PRELOAD
+from vgg_sweep.engine.spec import load_spec
+from vgg_sweep.engine.warm import PLOTS, SVM, TRAINER, WANDB, preload_for
 from vgg_sweep.record import read_record
 
 GRID = """
@@ -112,7 +113,8 @@ def test_the_server_initialises_no_cuda_and_runs_no_python_thread():
     trial initialises its own after the fork) and no Python thread besides the main one.
     (Every name must import: the server skips one it cannot, silently.)"""
     code = ("import importlib, threading\n"
-            f"for name in {list(PRELOAD)!r}: importlib.import_module(name)\n"
+            f"for name in {list(TRAINER + SVM + PLOTS + WANDB)!r}: "
+            "importlib.import_module(name)\n"
             "import torch\n"
             "print(threading.active_count(), torch.cuda.is_initialized())")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -120,3 +122,15 @@ def test_the_server_initialises_no_cuda_and_runs_no_python_thread():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "False"]
 
+
+
+def test_the_server_imports_what_the_sweeps_trials_import(write_sweep):
+    """scikit-learn only when a trial may train an SVM, matplotlib only when one may draw
+    plots, W&B only when it is enabled: a server's imports are each worker's start."""
+    cnn = load_spec(write_sweep(GRID))
+    assert preload_for(cnn, wandb_enabled=False) == TRAINER
+    assert preload_for(cnn, wandb_enabled=True) == TRAINER + WANDB
+    both = load_spec(write_sweep(GRID.replace("plots: {value: false}",
+                                              "plots: {values: [false, true]}")
+                                 + "      model: {values: [vgg6, svm]}\n"))
+    assert preload_for(both, wandb_enabled=False) == TRAINER + SVM + PLOTS

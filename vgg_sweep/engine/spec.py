@@ -633,7 +633,8 @@ def _metric_not_logged(spec: SweepSpec) -> tuple[str, ...]:
     if spec.metric is None or spec.foreign:
         return ()
     families = METRICS[spec.metric].families
-    silent = [model for model in _models(spec.params) if MODELS[model].family not in families]
+    silent = [model for model in field_values(spec, "model") or ()
+              if MODELS[model].family not in families]
     if not silent:
         return ()
     return (f"{spec.path}: metric.name: {', '.join(silent)} trials do not log {spec.metric}; "
@@ -646,7 +647,7 @@ def _bands_not_validated(spec: SweepSpec) -> tuple[str, ...]:
     if (spec.hyperband is None or spec.foreign or "eval_every" not in spec.params
             or spec.metric is None or not spec.metric.startswith("val_")):
         return ()
-    every, epochs = _listed(spec, "eval_every"), _listed(spec, "epochs")
+    every, epochs = field_values(spec, "eval_every"), field_values(spec, "epochs")
     if every is None or epochs is None:
         return (f"{spec.path}: eval_every: drawn from a distribution, it may skip epochs at "
                 f"which hyperband judges {spec.metric}: those bands prune nothing; keep "
@@ -660,25 +661,16 @@ def _bands_not_validated(spec: SweepSpec) -> tuple[str, ...]:
             "not validate: those bands prune nothing; keep eval_every: 1 with hyperband",)
 
 
-def _listed(spec: SweepSpec, name: str) -> list[int] | None:
-    """The integer values field `name` takes in the sweep (its default when not swept), None
-    for a distribution."""
+def field_values(spec: SweepSpec, name: str) -> list[Any] | None:
+    """The values TrialConfig field `name` takes in the sweep, parsed (its default when not
+    swept); None when it is drawn from a distribution."""
     param = spec.params.get(name)
     if param is None:
-        return [int(trial_config.FIELDS[name].default)]
+        return [trial_config.FIELDS[name].default]
     if param.kind not in ("constant", "categorical"):
         return None
     values = [param.args["value"]] if param.kind == "constant" else param.args["values"]
-    return [int(parse_value(name, value)) for value in values]
-
-
-def _models(params: dict[str, Param]) -> list[str]:
-    """The models the sweep's trials may get (canonical names)."""
-    param = params.get("model")
-    if param is None:
-        return [trial_config.FIELDS["model"].default]
-    values = [param.args["value"]] if param.kind == "constant" else param.args["values"]
-    return list(dict.fromkeys(parse_value("model", value) for value in values))
+    return list(dict.fromkeys(parse_value(name, value) for value in values))
 
 
 # W&B's legacy log distributions take exponents; the _values ones take the values themselves.

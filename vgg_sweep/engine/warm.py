@@ -4,7 +4,8 @@ server that has already imported torch, the trainer, W&B, scikit-learn and matpl
 A fresh interpreter per trial (what a W&B agent starts) pays ~3 s of imports, and the first
 optimizer another second (torch imports `torch._dynamo`), before the first batch. Here each
 worker starts one fork server (Python's `multiprocessing` forkserver) when it starts, which
-imports all that (`PRELOAD`) and freezes it out of the garbage collector's sight; a trial
+imports all that (what the sweep's trials need: `preload_for`) and freezes it out of the
+garbage collector's sight; a trial
 is a fork of it that runs `vgg-sweep train ...` with the arguments, environment, output file
 and epoch channel it would have had as a subprocess, so the run, its record and its exit
 code are the same (tests/engine/test_warm.py). Isolation is kept: a trial that crashes,
@@ -29,48 +30,55 @@ from contextlib import contextmanager
 from multiprocessing import reduction
 from pathlib import Path
 
+from vgg_sweep.engine.spec import SweepSpec, field_values
 from vgg_sweep.outcome import CHANNEL_ENV
+from vgg_sweep.registry import MODELS
 
-# What a trial imports, once per worker: the trainer and everything it and W&B import lazily
-# (wandb.init imports W&B's launch package, 0.5 s; its first log W&B's OpenTelemetry, 0.35 s).
-PRELOAD = ("torch", "torch._dynamo", "torchvision", "torchvision.transforms.v2", "tqdm",
-           "vgg_sweep.cli", "vgg_sweep.train_command", "vgg_sweep.train", "vgg_sweep.svm",
-           "vgg_sweep.telemetry_plots", "sklearn.svm", "ptflops", "yaml", "requests",
-           "matplotlib.figure", "seaborn", "pandas", "wandb", "wandb.sdk.launch",
-           "wandb.sdk.launch.inputs.internal", "opentelemetry.sdk.metrics",
-           "opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.metric_exporter")
-
-
-def preload() -> None:
-    """The server's start (vgg_sweep/engine/warm_server.py): import what trials import, then
-    move every object made so far out of the garbage collector's sight (`gc.freeze`,
-    Python's advice before fork without exec): a trial's first full collection then walks its
-    own objects only, not the millions the imports made (0.3 s per trial)."""
-    import gc
-    import importlib
-
-    for name in PRELOAD:
-        importlib.import_module(name)
-    gc.freeze()
+# What a trial imports, once per worker: the trainer and everything it imports lazily, in
+# groups that a sweep's trials may not need (sklearn alone is 0.9 s of a server's ~4 s).
+TRAINER = ("torch", "torch._dynamo", "torchvision", "torchvision.transforms.v2", "tqdm",
+           "pandas", "PIL.Image", "yaml", "ptflops", "vgg_sweep.cli", "vgg_sweep.train_command",
+           "vgg_sweep.train")
+SVM = ("sklearn.svm", "vgg_sweep.svm")
+PLOTS = ("matplotlib.figure", "seaborn", "vgg_sweep.telemetry_plots")
+# wandb.init imports W&B's launch package (0.5 s), its first log W&B's OpenTelemetry (0.35 s)
+WANDB = ("wandb", "wandb.sdk.launch", "wandb.sdk.launch.inputs.internal", "requests",
+         "opentelemetry.sdk.metrics", "opentelemetry.sdk.trace",
+         "opentelemetry.exporter.otlp.proto.http.metric_exporter")
 
 
-def _context():
+def preload_for(spec: SweepSpec, wandb_enabled: bool) -> tuple[str, ...]:
+    """The modules the sweep's trials import: the trainer's, and scikit-learn when a trial
+    may train an SVM, matplotlib when one may draw plots, W&B when it is enabled (a field
+    drawn from a distribution may take any value)."""
+    models = field_values(spec, "model")
+    plots = field_values(spec, "plots")
+    svm = models is None or any(MODELS[model].family == "svm" for model in models)
+    return (TRAINER + (SVM if svm else ()) + (PLOTS if plots is None or True in plots else ())
+            + (WANDB if wandb_enabled else ()))
+
+
+def _context(modules: tuple[str, ...] = ()):
+    """The forkserver context; its server, started by the first fork, imports `modules`,
+    then `warm_server` (gc.freeze)."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["vgg_sweep.engine.warm_server"])
+    if modules:
+        context.set_forkserver_preload([*modules, "vgg_sweep.engine.warm_server"])
     return context
 
 
 @contextmanager
-def warm_server(wandb_enabled: bool) -> Iterator[None]:
-    """Start this process's fork server and wait until it has imported what trials import
-    (seconds, once per worker: the first trial's time is its own); when the trials use W&B,
-    start W&B's service too, and stop it at the end."""
+def warm_server(spec: SweepSpec, wandb_enabled: bool) -> Iterator[None]:
+    """Start this process's fork server and wait until it has imported what the sweep's
+    trials import (seconds, once per worker: the first trial's time is its own); when the
+    trials use W&B, start W&B's service too, and stop it at the end."""
     if wandb_enabled:
         import wandb
 
         wandb.setup()  # sets WANDB_SERVICE in os.environ: each trial's environment has it
-    ready = _context().Process(target=_ready, name="ready")  # forked once the imports are
-    ready.start()  # done: no trial is claimed, its lease running, while the server imports
+    # Forked once the imports are done: no trial is claimed, its lease running, meanwhile.
+    ready = _context(preload_for(spec, wandb_enabled)).Process(target=_ready, name="ready")
+    ready.start()
     ready.join()
     try:
         yield
