@@ -35,15 +35,18 @@ from vgg_sweep.outcome import CHANNEL_ENV
 from vgg_sweep.registry import MODELS
 
 # What a trial imports, once per worker: the trainer and everything it imports lazily, in
-# groups that a sweep's trials may not need (sklearn alone is 0.9 s of a server's ~4 s).
+# groups that a sweep's trials may not need (sklearn alone is 0.9 s of a server's ~4 s;
+# which trial imports what: tests/engine/test_warm.py).
 TRAINER = ("torch", "torch._dynamo", "torchvision", "torchvision.transforms.v2", "tqdm",
-           "pandas", "PIL.Image", "yaml", "ptflops", "vgg_sweep.cli", "vgg_sweep.train_command",
-           "vgg_sweep.train")
+           "ptflops", "vgg_sweep.cli", "vgg_sweep.train_command", "vgg_sweep.train",
+           "vgg_sweep.telemetry_plots")
 SVM = ("sklearn.svm", "vgg_sweep.svm")
-PLOTS = ("matplotlib.figure", "seaborn", "vgg_sweep.telemetry_plots")
-# wandb.init imports W&B's launch package (0.5 s), its first log W&B's OpenTelemetry (0.35 s)
-WANDB = ("wandb", "wandb.sdk.launch", "wandb.sdk.launch.inputs.internal", "requests",
-         "opentelemetry.sdk.metrics", "opentelemetry.sdk.trace",
+PLOTS = ("matplotlib.figure", "seaborn")
+# wandb.init imports W&B's launch package (0.5 s), its first log W&B's OpenTelemetry (0.35 s),
+# its tables pandas (0.5 s)
+WANDB = ("wandb", "wandb.sdk.launch", "wandb.sdk.launch.inputs.internal", "requests", "yaml",
+         "pandas", "PIL.Image", "opentelemetry.sdk.metrics", "opentelemetry.sdk.trace",
+         "opentelemetry.sdk._logs.export", "opentelemetry.exporter.otlp.proto.http._log_exporter",
          "opentelemetry.exporter.otlp.proto.http.metric_exporter")
 
 
@@ -72,13 +75,13 @@ def warm_server(spec: SweepSpec, wandb_enabled: bool) -> Iterator[None]:
     """Start this process's fork server and wait until it has imported what the sweep's
     trials import (seconds, once per worker: the first trial's time is its own); when the
     trials use W&B, start W&B's service too, and stop it at the end."""
-    if wandb_enabled:
-        import wandb
-
-        wandb.setup()  # sets WANDB_SERVICE in os.environ: each trial's environment has it
     # Forked once the imports are done: no trial is claimed, its lease running, meanwhile.
     ready = _context(preload_for(spec, wandb_enabled)).Process(target=_ready, name="ready")
     ready.start()
+    if wandb_enabled:  # while the server imports
+        import wandb
+
+        wandb.setup()  # sets WANDB_SERVICE in os.environ: each trial's environment has it
     ready.join()
     try:
         yield
