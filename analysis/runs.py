@@ -233,7 +233,7 @@ def run_step(frame: pd.DataFrame) -> pd.Series:
 
 
 MISSING = "(missing)"  # the group of runs without a value of a parameter
-CONTINUOUS_VALUES = 10  # a float parameter with more distinct values than this is binned
+CONTINUOUS_VALUES = 10  # a numeric parameter with more distinct values than this is binned
 BINS = 5
 LOG_SPAN = 100  # positive values spanning 100x or more were most likely drawn log-uniformly
 
@@ -249,8 +249,12 @@ def short_number(value: float) -> str:
 
 
 def is_continuous(column: pd.Series) -> bool:
-    """A float parameter with many distinct values (a uniform or log-uniform draw)."""
-    return pd.api.types.is_float_dtype(column) and column.nunique() > CONTINUOUS_VALUES
+    """A numeric parameter with many distinct values: a uniform or log-uniform draw, of
+    floats or of integers (W&B's int_uniform seed or batch size: a thousand seeds compared
+    pairwise were half a million effects)."""
+    numeric = (pd.api.types.is_numeric_dtype(column)
+               and not pd.api.types.is_bool_dtype(column))
+    return numeric and column.nunique() > CONTINUOUS_VALUES
 
 
 def is_log_scale(values: pd.Series) -> bool:

@@ -71,6 +71,25 @@ def test_a_linear_continuous_parameter_is_binned_by_quantiles(log_lr_runs):
     assert len(counts) == 5 and counts.max() - counts.min() <= 1
 
 
+def test_an_integer_parameter_with_many_values_is_binned_too():
+    """W&B's int_uniform (a seed per run, a batch size): a thousand seeds were a thousand
+    groups, and half a million pairwise effects (a 1,000-run report took 100 s); a few
+    integers (a grid of batch sizes, 3 seeds) stay as they are."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis.effects import pairwise_effects
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"seed": np.arange(1000), "batch_size": rng.choice([32, 64, 128], 1000),
+                          "val_acc": rng.normal(80, 2, 1000)})
+    assert binned(frame["seed"]).nunique() == 5
+    assert sorted(binned(frame["batch_size"]).unique()) == [32, 64, 128]
+    assert binned(frame["seed"].astype(bool)).nunique() == 2  # booleans are never binned
+    effects = pairwise_effects(frame, ["seed", "batch_size"], "val_acc", "max")
+    assert len(effects) == 10 + 3  # pairs of 5 seed bins, of 3 batch sizes
+
+
 def test_short_numbers():
     assert [short_number(x) for x in (0.0012076665792328147, 1e-4, 2.0, 256.0, 1.5e-05,
                                       2.5e7, 0.5)] \
