@@ -26,7 +26,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from multiprocessing import reduction
 from pathlib import Path
 
@@ -78,18 +78,29 @@ def warm_server(spec: SweepSpec, wandb_enabled: bool) -> Iterator[None]:
     # Forked once the imports are done: no trial is claimed, its lease running, meanwhile.
     ready = _context(preload_for(spec, wandb_enabled)).Process(target=_ready, name="ready")
     ready.start()
-    if wandb_enabled:  # while the server imports
-        import wandb
-
-        wandb.setup()  # sets WANDB_SERVICE in os.environ: each trial's environment has it
+    shared = wandb_enabled and _wandb_setup()  # while the server imports
     ready.join()
     try:
         yield
     finally:
-        if wandb_enabled:
+        if shared:
             import wandb
 
-            wandb.teardown()
+            with suppress(Exception):  # the worker is ending anyway
+                wandb.teardown()
+
+
+def _wandb_setup() -> bool:
+    """W&B's service for this worker's trials (`wandb.setup` sets WANDB_SERVICE in
+    os.environ, which each trial's environment copies); False when it cannot start: each
+    trial then starts W&B itself, and fails with W&B's own error if that fails too."""
+    import wandb
+
+    try:
+        wandb.setup()
+    except Exception:
+        return False
+    return True
 
 
 def _ready() -> None:
