@@ -343,12 +343,19 @@ def resume_conflicts(saved: dict[str, Any], config: TrialConfig) -> list[str]:
     (the config_dict of a checkpoint), as `name=saved (now current)`; `-` where a field
     does not apply."""
     current = config_dict(config)
+    try:
+        was = make_config({key: value for key, value in saved.items() if key in FIELDS})
+    except ConfigError:
+        was = None
 
-    def value(values: dict[str, Any], name: str) -> Any:
-        """A field a checkpoint lacks was added since (or did not apply): at its default."""
-        return values.get(name, FIELDS[name].default if name in FIELDS else None)
+    def before(name: str) -> Any:
+        """A field the checkpoint lacks though it applied then was added since: at its
+        default (a checkpoint from before `val_subset` resumes); else it did not apply."""
+        if name in saved or name not in FIELDS or was is None or not applies(name, was):
+            return saved.get(name)
+        return FIELDS[name].default
 
     return [f"{name}={saved.get(name, '-')} (now {current.get(name, '-')})"
             for name in sorted(set(saved) | set(current))
-            if value(saved, name) != value(current, name)
+            if before(name) != current.get(name)
             and not (name in FIELDS and FIELDS[name].metadata["resume_may_change"])]

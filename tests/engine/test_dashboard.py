@@ -42,9 +42,12 @@ def test_the_dashboard_serves_the_sweep_with_its_metric_curves_and_records(
     summary = run_sweep(load_spec(write_sweep(SWEEP)), runs_dir=runs, in_process=True,
                         trial_fn=run_trial)
     assert summary.states["finished"] == 2
+    # SIGINT at its default (stopped by Ctrl-C below) even where the test runs in a background
+    # job, which inherits it ignored
     server = subprocess.Popen([sys.executable, "-m", "vgg_sweep", "dashboard",
                                f"{runs / 'dash'}/", "--port", "0"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = server.stdout.readline()  # printed once it listens
         assert line.startswith(f"optuna-dashboard on {runs / 'dash' / 'study.log'}: "

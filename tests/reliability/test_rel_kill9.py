@@ -175,9 +175,10 @@ def _points_done(runs: Path, name: str) -> int:
 
 def test_random_kill_9_of_workers_and_trials_then_resume(tmp_path):
     rng = random.Random(SEED + 1)
-    # 16 points for 10 kills: a point is hit at most once, and a kill often lands after the
-    # trial it aimed at has finished, so the sweep needs more points than kills to absorb them.
-    lrs = [f"{0.0001 * (i + 1):.4f}" for i in range(16)]
+    # 32 points for 10 kills: a point is hit at most once, and a kill often lands after the
+    # trial it aimed at has finished, so the sweep needs more points than kills to absorb them
+    # (warm trials take about a second: 16 points were done after 6 kills).
+    lrs = [f"{0.0001 * (i + 1):.4f}" for i in range(32)]
     sweep = _write_sweep(tmp_path / "random.yaml", "random", lrs)
     runs = tmp_path / "runs"
     # Default heartbeat: a killed worker's lease is reclaimed at once anyway (its pid is gone).
