@@ -160,8 +160,8 @@ def _study(runs: Path, name: str) -> optuna.Study | None:
 
 
 def _moment(runs: Path, run_id: str | None) -> str:
-    if run_id is None:
-        return "between trials"
+    if run_id is None:  # a worker between trials, or a trial just forked (no output log yet)
+        return "between trials or just forked"
     run_dir = runs / run_id
     if not (run_dir / "record.json").exists():
         return "startup or data load"
