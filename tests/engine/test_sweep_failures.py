@@ -2,6 +2,7 @@
 row, --retry-failed, an error in the worker itself. Trials are fake_trial's, in-process:
 `device=cuda` fails at once with the trainer's reason, `seed=13` crashes its first attempt."""
 
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -90,9 +91,13 @@ def test_stop_after_failures_in_a_row_then_fix_resume_and_retry_failed(write_swe
     assert stopped.code == 1
     lines = [line for line in stopped.err.splitlines() if line.startswith(STOPPED)]
     assert len(lines) == 1, stopped.err
-    assert f"3 trials in a row failed or crashed (3 of them: {NO_GPU})" in lines[0]
+    # the other worker's trial, already running, may fail too before the stop is read (warm
+    # trials fail in a tenth of a second): then the line counts 4
+    counted = re.search(r"(\d) trials in a row failed or crashed \((\d) of them: "
+                        + re.escape(NO_GPU) + r"\)", lines[0])
+    assert counted and counted[1] == counted[2] and counted[1] in "34", lines[0]
     failed = states(runs)["FAIL"]
-    assert 3 <= failed <= 4  # the other worker's trial, already running, ends too
+    assert 3 <= failed <= 4
     assert states(runs) == {"FAIL": failed, "WAITING": 8 - failed}
     # The fix on the agent side (device is a constant); the stop is cleared, the rest runs.
     fixed = sweep(path, runs, "--override", "device=cpu", "--workers", "2", command="agent")
