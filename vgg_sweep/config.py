@@ -313,13 +313,6 @@ def check_data_fit(config: TrialConfig, *, images: int, held_out: int, train_cla
                           f"{image_side}-pixel images; use cutout_size <= {image_side}")
 
 
-def val_slice(config: TrialConfig) -> slice:
-    """The images of the validation split that are validated on: the first val_subset (the
-    held-out split is a seeded shuffle of the training set; with val_split = 0 the test set
-    in its file order, the same images for every seed), or all of them."""
-    return slice(config.val_subset or None)
-
-
 def inert(name: str) -> str | None:
     """Why field `name` cannot change what is trained (`telemetry only`), or None for a
     training field."""

@@ -61,7 +61,8 @@ class DataSet:
 
 @dataclass
 class Splits:
-    """What a trial trains, validates and tests on; `val_is_test` when val_split = 0."""
+    """What a trial trains, validates and tests on; `val_is_test` when the validation set is
+    the whole test set (val_split = 0, no val_subset): a validation pass is then a test pass."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -328,8 +329,10 @@ def load_dataset(name: str, data_dir: str | Path) -> DataSet:
 
 def split(data: DataSet, config: TrialConfig) -> Splits:
     """Seeded train/validation split (val_split of train, R1) or validation on the test set
-    (val_split = 0, R2/R3); then keep at most train_subset training images. A config that
-    does not fit the data (a val_split of 0 images, ...) raises ConfigError."""
+    (val_split = 0, R2/R3); then keep at most train_subset training images, and validate on
+    the first val_subset images of the validation set (all by default: with val_split = 0
+    the test set in its file order, the same images for every seed). A config that does not
+    fit the data (a val_split of 0 images, ...) raises ConfigError."""
     generator = torch.Generator().manual_seed(config.seed)
     order = torch.randperm(len(data.train_x), generator=generator)
     n_val = round(len(order) * config.val_split)
@@ -343,5 +346,8 @@ def split(data: DataSet, config: TrialConfig) -> Splits:
         val_x, val_y = data.train_x[val_idx], data.train_y[val_idx]
     else:
         val_x, val_y = data.test_x, data.test_y
+    validated = slice(config.val_subset or None)
+    val_x, val_y = val_x[validated], val_y[validated]
     return Splits(data.train_x[train_idx], data.train_y[train_idx], val_x, val_y,
-                  data.test_x, data.test_y, val_is_test=not n_val)
+                  data.test_x, data.test_y,
+                  val_is_test=not n_val and len(val_y) == len(data.test_y))

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from vgg_sweep.config import TrialConfig, val_slice
+from vgg_sweep.config import TrialConfig
 from vgg_sweep.data import load_dataset, split
 from vgg_sweep.fingerprint import digest
 from vgg_sweep.outcome import State
@@ -67,10 +67,9 @@ def run_svm_trial(config: TrialConfig, tracker: Tracker, phases: Phases) -> tupl
     with phases.timed("train"):
         model = fit_svc(config, splits.train_x, splits.train_y)
     train_time_ms = 1000 * (time.perf_counter() - start)
-    val_x, val_y = splits.val_x[val_slice(config)], splits.val_y[val_slice(config)]
     with phases.timed("validation"):
-        val_acc, val_time_ms = _accuracy(model, val_x, val_y)
-    if splits.val_is_test and len(val_y) == len(splits.test_y):
+        val_acc, val_time_ms = _accuracy(model, splits.val_x, splits.val_y)
+    if splits.val_is_test:
         test_acc, predict_time_ms = val_acc, val_time_ms
     else:
         with phases.timed("test"):
@@ -81,7 +80,7 @@ def run_svm_trial(config: TrialConfig, tracker: Tracker, phases: Phases) -> tupl
     summary = {**row, "test_acc": test_acc, "best_val_acc": val_acc, "best_epoch": 1,
                "train_time_ms": train_time_ms, "predict_time_ms": predict_time_ms,
                "support_vectors": int(model.n_support_.sum()),
-               "train_size": len(splits.train_x), "val_size": len(val_y),
+               "train_size": len(splits.train_x), "val_size": len(splits.val_y),
                "fingerprint": svm_fingerprint(model, splits.train_x, splits.train_y),
                "seconds": phases.summary()}
     tracker.finish(State.FINISHED, summary)

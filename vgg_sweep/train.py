@@ -31,7 +31,7 @@ from torch import nn
 
 from vgg_sweep.augment import BatchAutoAugment, cutout, random_crop_flip
 from vgg_sweep.complexity import count_macs
-from vgg_sweep.config import TrialConfig, config_dict, resume_conflicts, val_slice
+from vgg_sweep.config import TrialConfig, config_dict, resume_conflicts
 from vgg_sweep.data import Splits, load_dataset, split
 from vgg_sweep.errors import UserError, warn
 from vgg_sweep.fingerprint import Fingerprint
@@ -134,20 +134,15 @@ class Trial:
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         pin = device.type == "cuda"
-        validated = val_slice(config)
-        tensors = {"train_x": splits.train_x, "train_y": splits.train_y,
-                   "val_x": splits.val_x[validated], "val_y": splits.val_y[validated],
-                   "test_x": splits.test_x, "test_y": splits.test_y}
-        self.data = {name: tensor.to(device, non_blocking=pin)
-                     for name, tensor in tensors.items()}
+        self.data = {name: getattr(splits, name).to(device, non_blocking=pin) for name in
+                     ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
         self.autoaugment = BatchAutoAugment() if config.autoaugment else None
         self.telemetry = Telemetry(self.model, config)
         self.epoch = 0
         self.best_val_acc, self.best_epoch = -1.0, 0
-        # a validation pass is a test pass: on the whole test set (val_split = 0, no val_subset)
-        self.val_is_test = splits.val_is_test and len(tensors["val_y"]) == len(splits.test_y)
+        self.val_is_test = splits.val_is_test  # a validation pass is a test pass
         self.last_validation = None  # (loss, accuracy, predictions) with the current weights
         self.fingerprint = Fingerprint(self)  # completed by the first steps of epoch 1
 
