@@ -36,7 +36,8 @@ from vgg_sweep.errors import UserError
 from vgg_sweep.outcome import EpochChannel, OnEpoch, Outcome, State
 from vgg_sweep.record import read_history, read_record
 
-TRAIN_COMMAND = (sys.executable, "-m", "vgg_sweep", "train")
+TRAIN_ARGS = ("train",)  # after `python -m vgg_sweep`: the CLI's arguments
+TRAIN_COMMAND = (sys.executable, "-m", "vgg_sweep", *TRAIN_ARGS)
 OUTPUT_FILE = "output.log"
 POLL_SECONDS = 0.5
 STOP_WAIT_SECONDS = 120  # a stopped trial finishes its batch and writes its record first
@@ -71,23 +72,25 @@ def run_subprocess(command: tuple[str, ...], params: dict[str, Any], run_dir: Pa
                    should_stop: Callable[[], bool], group: str | None = None,
                    warm: bool = False) -> Outcome:
     """`should_stop()` true (Ctrl-C in the worker) forwards SIGTERM to the trial; `warm`:
-    our trainer's command is forked from the worker's warm server (`warm.WarmTrial`)."""
-    args = [*command, *(f"--{key}={value}" for key, value in params.items()),
-            f"--sweep={sweep}", f"--runs_dir={runs_dir}", f"--run_id={run_id}"]
-    args += ["--resume"] if resume else []
-    args += [f"--group={group}"] if group else []
+    `command` is our trainer's (TRAIN_COMMAND), run forked from the worker's warm server
+    (`warm.WarmTrial`) instead of in a fresh interpreter."""
+    options = [*(f"--{key}={value}" for key, value in params.items()),
+               f"--sweep={sweep}", f"--runs_dir={runs_dir}", f"--run_id={run_id}"]
+    options += ["--resume"] if resume else []
+    options += [f"--group={group}"] if group else []
     run_dir.mkdir(parents=True, exist_ok=True)
     channel = EpochChannel()
     interrupted = False
     try:
-        if warm and command == TRAIN_COMMAND:
-            process = WarmTrial(args[len(TRAIN_COMMAND) - 1:], run_dir / OUTPUT_FILE,
-                                channel.env, channel.fds)
+        if warm:
+            process = WarmTrial([*TRAIN_ARGS, *options], run_dir / OUTPUT_FILE, channel.env,
+                                channel.fds)
         else:
             with open(run_dir / OUTPUT_FILE, "ab") as output:
-                process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, env=channel.env,
-                                           pass_fds=channel.fds, preexec_fn=die_with_parent)
+                process = subprocess.Popen([*command, *options], stdout=output,
+                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                           env=channel.env, pass_fds=channel.fds,
+                                           preexec_fn=die_with_parent)
         channel.started()
         for epoch in channel.epochs(POLL_SECONDS):
             if epoch is not None:

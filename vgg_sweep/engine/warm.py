@@ -5,11 +5,11 @@ A fresh interpreter per trial (what a W&B agent starts) pays ~3 s of imports, an
 optimizer another second (torch imports `torch._dynamo`), before the first batch. Here each
 worker starts one fork server (Python's `multiprocessing` forkserver) when it starts, which
 imports all that (what the sweep's trials need: `preload_for`) and freezes it out of the
-garbage collector's sight; a trial
-is a fork of it that runs `vgg-sweep train ...` with the arguments, environment, output file
-and epoch channel it would have had as a subprocess, so the run, its record and its exit
-code are the same (tests/engine/test_warm.py). Isolation is kept: a trial that crashes,
-leaks or calls `os._exit` ends its own process only, and the worker goes on to the next.
+garbage collector's sight; a trial is a fork of it that runs `vgg-sweep train ...` with the
+arguments, environment, output file and epoch channel it would have had as a subprocess, so
+the run, its record and its exit code are the same (tests/engine/test_warm.py). Isolation is
+kept: a trial that crashes, leaks or calls `os._exit` ends its own process only, and the
+worker goes on to the next.
 
 Safe with CUDA: the server imports and does nothing else, so CUDA is first initialised in
 each trial after its fork (tested: no CUDA context and no Python thread in the server). Each

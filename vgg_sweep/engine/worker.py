@@ -92,8 +92,9 @@ def work(job: Job, label: str, errors: SimpleQueue, lines: Connection,
     say = _sender(lines, label)
     with StopFlag().installed() as stop:  # Ctrl-C: the trial ends its batch, then we leave
         try:
-            warm = warm_server(job.spec, wandb_mode() != "disabled")
-            with warm if job.warm else nullcontext():
+            server = (warm_server(job.spec, wandb_mode() != "disabled") if job.warm
+                      else nullcontext())
+            with server:
                 _serve(job, stop, say, budget)
         except Exception as error:  # the sweep prints it; the study stays consistent (leases)
             errors.put((label, error_line(error)))
